@@ -1,0 +1,42 @@
+"""Inspect configs: show the resolved config, validate one, print the JSON schema for editors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+import yaml
+
+from mlcli.cli.app import guarded
+from mlcli.cli.common import SET_HELP, ConfigArg, load, out
+
+app = typer.Typer(help="Show, validate or describe configs. Example: mlcli config show configs/mlp.yaml",
+                  no_args_is_help=True, rich_markup_mode=None)
+
+
+@app.command("show", no_args_is_help=True)
+def show(config: Path = ConfigArg, set_: list[str] = typer.Option([], "--set", help=SET_HELP)) -> None:
+    """Print the resolved config (defaults filled in, overrides applied). Example: mlcli config show c.yaml"""
+    with guarded():
+        cfg = load(config, set_)
+        sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+@app.command("validate", no_args_is_help=True)
+def validate(config: Path = ConfigArg, set_: list[str] = typer.Option([], "--set", help=SET_HELP)) -> None:
+    """Check a config without running it; exit 0 when valid, 2 with the first problem otherwise.
+    Example: mlcli config validate configs/mlp.yaml"""
+    with guarded():
+        cfg = load(config, set_)
+        out.print(f"{config}: valid ({cfg.model.type} on {cfg.data.type}, seed {cfg.seed})")
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON schema of configs (for editor completion). Example: mlcli config schema > mlcli.json"""
+    with guarded():
+        from mlcli.config.schema import Config
+
+        sys.stdout.write(json.dumps(Config.model_json_schema(), indent=2) + "\n")

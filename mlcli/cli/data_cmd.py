@@ -1,0 +1,31 @@
+"""The datasets mlcli knows: synthetic generators, scikit-learn's bundled sets, and file formats."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from mlcli.cli.app import guarded
+from mlcli.cli.common import out
+
+app = typer.Typer(help="Datasets. Example: mlcli data list", no_args_is_help=True, rich_markup_mode=None)
+
+
+@app.command("list")
+def list_() -> None:
+    """List every dataset a config can name (data.type), with its task, sample shape and source.
+    Example: mlcli data list"""
+    with guarded():
+        from mlcli.data.catalog import CATALOG
+
+        table = Table(title="datasets (use the name as data.type)")
+        for col in ("name", "kind", "task", "sample shape", "source"):
+            table.add_column(col)
+        for e in CATALOG:
+            table.add_row(e.name, e.kind, e.task, e.shape, e.source)
+        for name, shape, source in (("mnist", "(1, 28, 28)", "MNIST IDX files in data.path (plain or .gz)"),
+                                    ("fashion_mnist", "(1, 28, 28)", "Fashion-MNIST IDX files in data.path"),
+                                    ("cifar10", "(3, 32, 32)", "CIFAR-10 binary or python batches in data.path")):
+            if all(e.name != name for e in CATALOG):
+                table.add_row(name, "file", "classification", shape, source)
+        out.print(table)

@@ -1,0 +1,58 @@
+"""Evaluate a checkpoint on a split of its own data, or on another data file; self-contained.
+
+The checkpoint holds the config, the weights and the standardization statistics, so nothing else is needed.
+
+Examples:
+  mlcli eval runs/quickstart-20261127-101500/checkpoints/best.npz
+  mlcli eval runs/<run>/checkpoints/best.npz --split val --json
+  mlcli eval runs/<run>/checkpoints/last.npz --data new_samples.npz
+  mlcli eval runs/<ae-run>/checkpoints/best.npz --codes codes.npy     # autoencoder: write the codes too
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mlcli.cli.app import guarded
+from mlcli.cli.common import fmt, out, print_json
+
+
+class Split(str, Enum):
+    test = "test"
+    val = "val"
+    train = "train"
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file. Example: runs/<run>/checkpoints/best.npz",
+                                      show_default=False),
+    split: Split = typer.Option(Split.test, "--split", help="Which split of the run's data to evaluate on. "
+                                "Example: --split val"),
+    data: Path = typer.Option(None, "--data", help="Evaluate on this .npz (x, y) or .csv file instead. "
+                              "Example: --data holdout.npz"),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
+    codes: Path = typer.Option(None, "--codes", help="Autoencoders: also save the codes of the evaluated "
+                               "samples as .npy. Example: --codes codes.npy"),
+) -> None:
+    with guarded():
+        from mlcli.experiments.evaluate import evaluate_checkpoint
+
+        result = evaluate_checkpoint(checkpoint, split=split.value, data_path=data, codes_path=codes)
+        if json_:
+            print_json(result)
+            return
+        table = Table(title=f"{checkpoint} on {result['split']} (n={result['n']})")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for k, v in result["metrics"].items():
+            table.add_row(k, fmt(v))
+        out.print(table)
+        if codes is not None:
+            out.print(f"codes written to {codes}")
+
+
+

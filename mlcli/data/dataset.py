@@ -1,0 +1,72 @@
+"""The `Dataset` record every loader returns and every later stage (splits, preprocessing, models) consumes.
+
+A dataset is one array of features, one array of targets and what is needed to talk about them: the task, the
+class names, where it came from (`source`, used in error messages), and, for files, the feature names and the
+file row of each sample so that `check_dataset` can point at `data.csv: row 17, column 'petal_len'`.
+Loaders return features as float64 exactly as read; the cast to the compute dtype happens in preprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class Dataset:
+    """Features, targets and their description.
+
+    Attributes:
+        x: (N, ...) float64 features; (N, D) for tabular data, (N, C, H, W) for images.
+        y: (N,) int64 class labels in [0, n_classes) for classification; (N,) or (N, k) float64 targets for
+            regression.
+        task: "classification" or "regression".
+        class_names: names of classes 0..C-1 (classification), None for regression.
+        source: where the data came from: a file path, "bundled:digits" or "synthetic:spirals".
+        feature_names: (D,) names of the feature columns where known (CSV header, scikit-learn), else None.
+        rows: (N,) int64 1-based row number in the source file of each sample where known, else None.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    class_names: list[str] | None = None
+    source: str = ""
+    feature_names: list[str] | None = None
+    rows: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
+
+    @property
+    def n(self) -> int:
+        """Number of samples N."""
+        return int(self.x.shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's features, without the batch axis: (D,) or (C, H, W)."""
+        return tuple(int(d) for d in self.x.shape[1:])
+
+    @property
+    def n_classes(self) -> int | None:
+        """Number of classes C for classification (from `class_names`, else max label + 1); None for regression."""
+        if self.task != "classification":
+            return None
+        if self.class_names is not None:
+            return len(self.class_names)
+        return int(self.y.max()) + 1 if self.y.size else 0
+
+    def subset(self, idx: np.ndarray) -> Dataset:
+        """The samples `idx` (an integer index array or boolean mask of length N), in that order."""
+        idx = np.asarray(idx)
+        return replace(
+            self,
+            x=self.x[idx],
+            y=self.y[idx],
+            rows=None if self.rows is None else self.rows[idx],
+        )

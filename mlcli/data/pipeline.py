@@ -1,0 +1,139 @@
+"""From a validated data config to ready arrays: load, check, split, standardize with train statistics.
+
+    data = prepare(cfg.data, gens, dtype=np.float32, base_dir=config_dir)
+    data.train.x, data.val.x, data.test.x    # standardized, in the compute dtype
+    data.standardizer                        # fitted on train only; saved into checkpoints
+
+Images come as (N, C, H, W) scaled to [0, 1] and are standardized per channel; tabular data per feature.
+MNIST and CIFAR-10 keep their official test split; val is then carved out of the training files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlcli.data.bundled import load_bundled
+from mlcli.data.dataset import Dataset
+from mlcli.data.formats import load_csv, load_npz
+from mlcli.data.preprocess import Standardizer
+from mlcli.data.splits import holdout_split
+from mlcli.data.synthetic import SYNTHETIC
+from mlcli.data.validate import check_dataset
+
+BUNDLED_TYPES = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+OFFICIAL_SPLIT_TYPES = ("mnist", "fashion_mnist", "cifar10")
+
+
+@dataclass
+class PreparedData:
+    """Three splits in the compute dtype, the standardizer fitted on train (None when off), and the task."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    standardizer: Standardizer | None
+
+    @property
+    def task(self) -> str:
+        return self.train.task
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.train.class_names
+
+    @property
+    def n_classes(self) -> int:
+        return self.train.n_classes or 0
+
+    @property
+    def n_targets(self) -> int:
+        return 1 if self.train.y.ndim == 1 else int(self.train.y.shape[1])
+
+
+def resolve_path(path: str, base_dir: Path | None) -> Path:
+    """A data path as written in a config: absolute, or relative to the current directory, else to the config."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or base_dir is None or p.exists():
+        return p
+    candidate = base_dir / p
+    return candidate if candidate.exists() else p
+
+
+def load_dataset(data_cfg, rng: np.random.Generator, base_dir: Path | None = None, split: str = "train") -> Dataset:
+    """The whole dataset a data section names (for MNIST/CIFAR-10, one official `split`), checked."""
+    kind = data_cfg.type
+    if kind in SYNTHETIC:
+        make = SYNTHETIC[kind][0]
+        options = data_cfg.model_dump(exclude={"type", "n_samples", "test_fraction", "val_fraction",
+                                               "standardize", "augment"})
+        ds = make(data_cfg.n_samples, rng=rng, **options)
+    elif kind in BUNDLED_TYPES:
+        ds = load_bundled(kind, as_images=getattr(data_cfg, "as_images", False))
+    elif kind == "npz":
+        ds = load_npz(resolve_path(data_cfg.path, base_dir), task=data_cfg.task)
+    elif kind == "csv":
+        ds = load_csv(resolve_path(data_cfg.path, base_dir), label_column=data_cfg.label_column,
+                      task=data_cfg.task, delimiter=data_cfg.delimiter)
+    else:
+        ds = load_image_split(data_cfg, base_dir, split)
+    return check_dataset(ds)
+
+
+def load_image_split(data_cfg, base_dir: Path | None, split: str) -> Dataset:
+    """One official split of MNIST / Fashion-MNIST / CIFAR-10 as float64 images in [0, 1]."""
+    from mlcli.data import images
+
+    folder = resolve_path(data_cfg.path, base_dir)
+    if data_cfg.download:
+        from mlcli.data.download import download_dataset
+
+        download_dataset(data_cfg.type, folder)
+    loader = {"mnist": images.load_mnist, "fashion_mnist": images.load_fashion_mnist,
+              "cifar10": images.load_cifar10}[data_cfg.type]
+    part = loader(folder, "test" if split == "test" else "train")
+    return Dataset(x=part.x.astype(np.float64) / 255.0, y=part.y.astype(np.int64), task="classification",
+                   class_names=list(part.class_names), source=str(folder))
+
+
+def split_indices(ds: Dataset, data_cfg, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded holdout indices (stratified for classes) into train, val, test."""
+    return holdout_split(ds.y, test_fraction=data_cfg.test_fraction, val_fraction=data_cfg.val_fraction,
+                         rng=rng, stratify=ds.task == "classification")
+
+
+def standardize(train: Dataset, others: list[Dataset], data_cfg, dtype,
+                scaler: Standardizer | None = None) -> tuple[list[Dataset], Standardizer | None]:
+    """Fit on train only (unless a fitted `scaler` is given, e.g. from a checkpoint), apply to all, cast."""
+    per_channel = train.x.ndim == 4
+    if scaler is None and data_cfg.standardize:
+        scaler = Standardizer(per_channel=per_channel).fit(train.x)
+    out = []
+    for ds in [train, *others]:
+        x = scaler.transform(ds.x, dtype=dtype) if scaler is not None else ds.x.astype(dtype)
+        out.append(_with_x(ds, x))
+    return out, scaler
+
+
+def _with_x(ds: Dataset, x: np.ndarray) -> Dataset:
+    y = ds.y if ds.task == "classification" else ds.y.astype(x.dtype)
+    return Dataset(x=x, y=y, task=ds.task, class_names=ds.class_names, source=ds.source,
+                   feature_names=ds.feature_names)
+
+
+def prepare(data_cfg, gens, *, dtype=np.float32, base_dir: Path | None = None,
+            scaler: Standardizer | None = None) -> PreparedData:
+    """Load, split and standardize the data a config names (with `scaler` when given instead of fitting)."""
+    ds = load_dataset(data_cfg, gens.data, base_dir)
+    if data_cfg.type in OFFICIAL_SPLIT_TYPES:
+        test = load_dataset(data_cfg, gens.data, base_dir, split="test")
+        tr, va, _ = holdout_split(ds.y, test_fraction=0.0, val_fraction=data_cfg.val_fraction,
+                                  rng=gens.split, stratify=True)
+        train, val = ds.subset(tr), ds.subset(va)
+    else:
+        tr, va, te = split_indices(ds, data_cfg, gens.split)
+        train, val, test = ds.subset(tr), ds.subset(va), ds.subset(te)
+    (train, val, test), scaler = standardize(train, [val, test], data_cfg, dtype, scaler)
+    return PreparedData(train=train, val=val, test=test, standardizer=scaler)

@@ -1,0 +1,77 @@
+"""Evaluate a checkpoint: rebuild the model and its data from the file alone, then compute the metrics.
+
+    evaluate_checkpoint(Path("runs/r/checkpoints/best.npz"), split="test")
+    -> {"checkpoint": ..., "split": "test", "n": 270, "metrics": {"loss": ..., "accuracy": ...}}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlcli.data.dataset import Dataset
+from mlcli.data.pipeline import prepare
+from mlcli.errors import DataError
+from mlcli.runs.atomic import atomic_write_bytes
+from mlcli.runs.snapshot import load_model
+from mlcli.seeding import generators
+
+
+def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | None = None,
+                        codes_path: Path | None = None) -> dict:
+    loaded = load_model(Path(path))
+    cfg, model = loaded.config, loaded.model
+    dtype = np.float64 if cfg.train.dtype == "float64" else np.float32
+    if data_path is not None:
+        ds = _file_split(Path(data_path), loaded, dtype)
+        split = str(data_path)
+    else:
+        prepared = prepare(cfg.data, generators(cfg.seed), dtype=dtype, scaler=loaded.standardizer)
+        ds = getattr(prepared, split)
+    if ds.n == 0:
+        raise DataError(f"split '{split}' of this run is empty (its fraction is 0); choose another --split")
+    metrics = model.evaluate(ds.x, ds.y)
+    if codes_path is not None:
+        if getattr(model, "code_layer", None) is None:
+            raise DataError(f"--codes: the checkpoint holds a {cfg.model.type}, only an autoencoder has codes")
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, model.codes(ds.x), allow_pickle=False)
+        atomic_write_bytes(Path(codes_path), buf.getvalue())
+    return {"checkpoint": str(path), "split": split, "n": ds.n, "metrics": metrics}
+
+
+def _file_split(path: Path, loaded, dtype) -> Dataset:
+    """A data file given with --data, labels mapped onto the checkpoint's classes, standardized as in training."""
+    from mlcli.data.formats import load_csv, load_npz
+    from mlcli.data.validate import check_dataset
+
+    cfg, meta = loaded.config, loaded.meta
+    task = "regression" if meta["task"] == "regression" else "classification"
+    if path.suffix == ".csv":
+        label = getattr(cfg.data, "label_column", None)
+        if label is None:
+            raise DataError(f"{path}: a .csv for --data needs a label column, but this model was not trained on "
+                            f"a csv; convert it to .npz with arrays x and y")
+        ds = load_csv(path, label_column=label, task=task, delimiter=getattr(cfg.data, "delimiter", ","))
+    elif path.suffix == ".npz":
+        ds = load_npz(path, task=task)
+    else:
+        raise DataError(f"{path}: --data takes a .npz (arrays x, y) or .csv file; got '{path.suffix}'")
+    ds = check_dataset(ds)
+    expected = tuple(meta["input_shape"])
+    if ds.input_shape != expected:
+        raise DataError(f"{path}: samples have shape {ds.input_shape}; the model expects {expected}")
+    y = ds.y
+    if task == "classification" and meta.get("class_names") and ds.class_names:
+        known = {name: i for i, name in enumerate(meta["class_names"])}
+        unknown = [c for c in ds.class_names if c not in known]
+        if unknown:
+            raise DataError(f"{path}: class {unknown[0]!r} was not seen in training; known: "
+                            f"{', '.join(meta['class_names'])}")
+        y = np.array([known[c] for c in ds.class_names], dtype=np.int64)[ds.y]
+    x = loaded.standardizer.transform(ds.x, dtype=dtype) if loaded.standardizer else ds.x.astype(dtype)
+    return Dataset(x=x, y=y if task == "classification" else y.astype(dtype), task=ds.task,
+                   class_names=meta.get("class_names"), source=str(path))

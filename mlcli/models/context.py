@@ -1,0 +1,47 @@
+"""What a model builder needs besides its config section: the data's shape, the dtype and the generators.
+
+    ctx = BuildContext(input_shape=(64,), n_outputs=10, dtype=np.float32, init_rng=..., dropout_rng=...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class BuildContext:
+    """input_shape: one sample's shape, e.g. (64,) or (1, 8, 8); n_outputs: classes (1 for sigmoid BCE),
+    regression targets, or input features for an autoencoder."""
+
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    dtype: type = np.float32
+    init_rng: np.random.Generator | None = None
+    dropout_rng: np.random.Generator | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.input_shape))
+
+
+def linear_layer(ctx: BuildContext, n_in: int, n_out: int, init) -> "Linear":  # noqa: F821
+    """A Linear layer initialized as the config's `init` section says."""
+    from mlcli.nn.layers import Linear
+
+    return Linear(n_in, n_out, rng=ctx.init_rng, init=init.scheme, init_mode=init.mode, init_scale=init.scale,
+                  dtype=ctx.dtype)
+
+
+def activation_layer(name: str, options, ctx: BuildContext, n_features: int):
+    """An activation layer with the options of `activation_options` that apply to it."""
+    from mlcli.nn.activations import make_activation
+
+    if name == "leaky_relu":
+        return make_activation(name, negative_slope=options.negative_slope)
+    if name == "elu":
+        return make_activation(name, alpha=options.alpha)
+    if name == "prelu":
+        return make_activation(name, num_parameters=n_features, init=options.prelu_init, dtype=ctx.dtype)
+    return make_activation(name)

@@ -1,0 +1,64 @@
+"""The fixed registry of model types: config `type` -> builder. No names are ever resolved from files.
+
+    model = build_model(cfg, ctx)   # a NetworkModel (trained by the trainer) or a ClassicalModel (fitted)
+
+The keys equal the `type` literals of `mlcli.config.schema.ModelConfig`; a test checks it.
+"""
+
+from __future__ import annotations
+
+from mlcli.models.autoencoder import build_autoencoder
+from mlcli.models.context import BuildContext
+from mlcli.models.linear import build_linear_regression
+from mlcli.models.mlp import build_mlp
+from mlcli.models.softmax import build_softmax
+
+
+def _knn(cfg, ctx):
+    from mlcli.models.classical import ClassicalModel
+    from mlcli.models.knn import KNNClassifier
+
+    return ClassicalModel(KNNClassifier(k=cfg.k, metric=cfg.metric, weights=cfg.weights,
+                                        max_memory_mb=cfg.max_memory_mb), task="classification")
+
+
+def _gaussian(cfg, ctx):
+    from mlcli.models.classical import ClassicalModel
+    from mlcli.models.gaussian import GaussianClassifier
+
+    return ClassicalModel(GaussianClassifier(priors=cfg.priors, covariance=cfg.covariance, reg=cfg.reg),
+                          task="classification")
+
+
+def _classifier(builder):
+    def build(cfg, ctx, loss_cfg):
+        return builder(cfg, ctx, loss=loss_cfg.type, label_smoothing=getattr(loss_cfg, "label_smoothing", 0.0))
+
+    return build
+
+
+MODEL_BUILDERS = {
+    "softmax": _classifier(build_softmax),
+    "mlp": _classifier(build_mlp),
+    "autoencoder": lambda cfg, ctx, loss_cfg: build_autoencoder(cfg, ctx),
+    "linear_regression": lambda cfg, ctx, loss_cfg: build_linear_regression(cfg, ctx),
+    "knn": lambda cfg, ctx, loss_cfg: _knn(cfg, ctx),
+    "gaussian": lambda cfg, ctx, loss_cfg: _gaussian(cfg, ctx),
+}
+
+
+def n_outputs(config, n_classes: int, n_targets: int, n_features: int) -> int:
+    """Width of the network's output layer for this config and data."""
+    loss = config.loss_config()
+    if config.model.type == "autoencoder":
+        return n_features
+    if config.task() == "regression":
+        return n_targets
+    if loss is not None and loss.type == "sigmoid_bce":
+        return 1
+    return n_classes
+
+
+def build_model(config, ctx: BuildContext):
+    """Build the model a validated `Config` describes."""
+    return MODEL_BUILDERS[config.model.type](config.model, ctx, config.loss_config())

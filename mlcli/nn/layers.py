@@ -1,0 +1,195 @@
+"""The layers with parameters or structure: Linear, Dropout, BatchNorm1d, Flatten.
+
+Each class is a thin shell over a forward/backward pair of `mlcli.nn.functional`: `forward` stores the pair's
+cache in `self.cache`, `backward` turns it into `dx` and writes parameter gradients into `self.grads`. Gradient
+arrays are allocated once and overwritten by every backward, so a reference to `layer.grads[name]` stays valid.
+Activations live in `activations.py`, convolutions in `conv.py`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mlcli.nn import functional as F
+from mlcli.nn.base import Layer
+from mlcli.nn.init import init_weight
+
+
+def _positive_int(value: int, what: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be a positive int; got {value!r}")
+    return int(value)
+
+
+class Linear(Layer):
+    """Fully connected layer `y = x @ W.T + b`.
+
+    Shape: x (N, in_features) -> y (N, out_features). Params: `W` (out_features, in_features), drawn by
+    `init_weight(scheme=init, mode=init_mode, scale=init_scale)` with `fan_in = in_features`,
+    `fan_out = out_features`; `b` (out_features,), zeros, absent when `bias=False`.
+    """
+
+    kind = "linear"
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        rng: np.random.Generator,
+        init: str = "he",
+        init_mode: str = "avg",
+        init_scale: float = 0.01,
+        bias: bool = True,
+        dtype: np.dtype | type = np.float32,
+    ) -> None:
+        super().__init__()
+        self.in_features = _positive_int(in_features, "Linear in_features")
+        self.out_features = _positive_int(out_features, "Linear out_features")
+        self.dtype = np.dtype(dtype)
+        shape = (self.out_features, self.in_features)
+        self.params["W"] = init_weight(
+            shape, init, fan_in=self.in_features, fan_out=self.out_features, rng=rng,
+            mode=init_mode, scale=init_scale, dtype=self.dtype,
+        )
+        self.grads["W"] = np.zeros(shape, dtype=self.dtype)
+        if bias:
+            self.params["b"] = np.zeros(self.out_features, dtype=self.dtype)
+            self.grads["b"] = np.zeros(self.out_features, dtype=self.dtype)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        y, self.cache = F.linear_forward(x, self.params["W"], self.params.get("b"))
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx, _, _ = F.linear_backward(dy, self.cache, dW=self.grads["W"], db=self.grads.get("b"))
+        return dx
+
+    def backward_params(self, dy: np.ndarray) -> None:
+        """Fill `grads` like `backward` but skip the input gradient (its GEMM is a third of the layer's cost);
+        `Sequential.backward(dy, input_grad=False)` uses it for a first layer.
+        """
+        F.linear_backward(dy, self.cache, dW=self.grads["W"], db=self.grads.get("b"), need_dx=False)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if tuple(input_shape) != (self.in_features,):
+            raise ValueError(f"Linear expects per-sample input shape ({self.in_features},); got {input_shape}")
+        return (self.out_features,)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_features}, out={self.out_features}, bias={'b' in self.params}"
+
+
+class Dropout(Layer):
+    """Inverted dropout: at training time each unit is zeroed with probability `p` and the kept ones are scaled
+    by `1/(1 - p)`; at evaluation time it is the identity.
+
+    Shape: any -> same. The mask is drawn from the generator in `self.rng` (replace it to fix the mask).
+    """
+
+    kind = "dropout"
+
+    def __init__(self, p: float, *, rng: np.random.Generator) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout p (probability of dropping) must be in [0, 1); got {p!r}")
+        self.p = float(p)
+        self.rng = rng
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        if not train or self.p == 0.0:
+            self.cache = None
+            return x
+        y, self.cache = F.dropout_forward(x, self.p, self.rng)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy if self.cache is None else F.dropout_backward(dy, self.cache)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Layer):
+    """Batch normalization over the features of a 2-D batch, with PyTorch's running statistics.
+
+    Train: `y = gamma * (x - mean_B) / sqrt(var_B + eps) + beta` with the batch mean and BIASED batch variance,
+    then `running_mean = (1 - momentum) * running_mean + momentum * mean_B` and
+    `running_var = (1 - momentum) * running_var + momentum * var_B * N / (N - 1)` (UNBIASED).
+    Eval: the same map with `running_mean`/`running_var` in place of the batch statistics.
+    Shape: x (N, num_features) -> y (N, num_features). Params `gamma` (ones), `beta` (zeros);
+    buffers `running_mean` (zeros), `running_var` (ones).
+    """
+
+    kind = "batchnorm"
+
+    def __init__(
+        self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5, dtype: np.dtype | type = np.float32
+    ) -> None:
+        super().__init__()
+        self.num_features = _positive_int(num_features, "BatchNorm1d num_features")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d momentum must be in [0, 1]; got {momentum!r}")
+        if eps <= 0:
+            raise ValueError(f"BatchNorm1d eps must be > 0; got {eps!r}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.dtype = np.dtype(dtype)
+        d = self.num_features
+        self.params["gamma"] = np.ones(d, dtype=self.dtype)
+        self.params["beta"] = np.zeros(d, dtype=self.dtype)
+        self.grads["gamma"] = np.zeros(d, dtype=self.dtype)
+        self.grads["beta"] = np.zeros(d, dtype=self.dtype)
+        self.buffers["running_mean"] = np.zeros(d, dtype=self.dtype)
+        self.buffers["running_var"] = np.ones(d, dtype=self.dtype)
+        self._train_mode = False
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d expects input (N, {self.num_features}); got {x.shape}")
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        self._train_mode = train
+        if not train:
+            y, self.cache = F.batchnorm_inference_forward(
+                x, gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], self.eps
+            )
+            return y
+        n = x.shape[0]
+        if n < 2:
+            raise ValueError(f"BatchNorm1d needs at least 2 samples per batch in training; got {n}")
+        y, self.cache = F.batchnorm_forward(x, gamma, beta, self.eps)
+        m = self.momentum
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean *= 1.0 - m
+        running_mean += m * self.cache.mean
+        running_var *= 1.0 - m
+        running_var += (m * n / (n - 1)) * self.cache.var
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        pair_backward = F.batchnorm_backward if self._train_mode else F.batchnorm_inference_backward
+        dx, dgamma, dbeta = pair_backward(dy, self.cache)
+        self.grads["gamma"][...] = dgamma
+        self.grads["beta"][...] = dbeta
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"features={self.num_features}, momentum={self.momentum}, eps={self.eps}"
+
+
+class Flatten(Layer):
+    """Flatten all axes after the batch axis: x (N, d1, d2, ...) -> y (N, d1*d2*...); a view of contiguous input."""
+
+    kind = "flatten"
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self.cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy.reshape(self.cache)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (math.prod(input_shape),)

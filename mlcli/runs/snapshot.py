@@ -1,0 +1,164 @@
+"""Model checkpoints: what a trained model is saved as, and how it is rebuilt from the file alone.
+
+    save_model(path, config, model, data, epoch=3, metrics={...}, optimizer=opt)
+    loaded = load_model(path)         # LoadedModel(config, model, standardizer, meta)
+
+Arrays are stored as `model.<dotted name>` (network parameters and buffers, or a classical model's learned
+state), `prep.mean` / `prep.std` (standardization fitted on train) and `optim.<param>.<slot>` (optimizer state, for
+resume). `meta.json` holds the resolved config, which is enough to rebuild the model without the YAML; the reader
+derives every expected array's dtype and shape from it before reading any array (see `mlcli.runs.checkpoint`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcli.errors import CheckpointError, ConfigError
+from mlcli.runs.checkpoint import load_checkpoint, save_checkpoint
+
+OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("v",), "nesterov": ("v",), "adagrad": ("a",),
+                   "rmsprop": ("a", "v"), "adam": ("m", "a"), "newton": ()}
+
+
+@dataclass
+class LoadedModel:
+    config: Any
+    model: Any
+    standardizer: Any
+    meta: dict
+    optimizer_state: dict | None = None
+
+
+def model_meta(config, data, model) -> dict:
+    """The part of meta.json that describes the model and its data (enough to rebuild both)."""
+    train = data.train
+    return {
+        "model_type": config.model.type,
+        "config": config.model_dump(mode="json"),
+        "task": model.task,
+        "input_shape": list(train.input_shape),
+        "n_outputs": _n_outputs(model),
+        "n_classes": data.n_classes if train.task == "classification" else None,
+        "class_names": train.class_names,
+        "preprocess": {"standardize": data.standardizer is not None,
+                       "per_channel": bool(data.standardizer is not None and data.standardizer.per_channel)},
+    }
+
+
+def _n_outputs(model) -> int:
+    if model.is_network:
+        return int(model.net.layers[-1].params["W"].shape[0])
+    return 0
+
+
+def save_model(path: Path, config, model, data, *, epoch: int, metrics: dict, optimizer=None,
+               extra: dict | None = None) -> None:
+    """Write a checkpoint atomically."""
+    meta = model_meta(config, data, model)
+    meta.update({"epoch": int(epoch), "metrics": _finite(metrics)})
+    arrays = {f"model.{name}": arr for name, arr in model.state().items()}
+    if data.standardizer is not None:
+        arrays.update({f"prep.{k}": v for k, v in data.standardizer.state().items()})
+    if optimizer is not None and hasattr(optimizer, "state_dict"):
+        state = optimizer.state_dict()
+        meta["optimizer"] = {"type": state["type"], "t": int(state["t"]), "lr": float(state["lr"]),
+                             "slots": {p: sorted(s) for p, s in state["slots"].items()}}
+        for param, slots in state["slots"].items():
+            for slot, arr in slots.items():
+                arrays[f"optim.{param}.{slot}"] = arr
+    if extra:
+        meta.update(extra)
+    save_checkpoint(path, meta, arrays)
+
+
+def _finite(metrics: dict) -> dict:
+    return {k: (float(v) if isinstance(v, (int, float, np.floating)) and np.isfinite(v) else None)
+            for k, v in metrics.items() if isinstance(v, (int, float, np.floating))}
+
+
+def _rebuild(meta: dict):
+    """The config and a freshly built (untrained) model from a checkpoint's meta."""
+    from mlcli.config.load import build_config
+    from mlcli.models.context import BuildContext
+    from mlcli.models.registry import build_model
+
+    try:
+        config = build_config(meta["config"], "meta.json", {})
+    except ConfigError as err:
+        raise CheckpointError(f"its config is invalid: {err}") from None
+    shape = tuple(int(d) for d in meta["input_shape"])
+    if not shape or any(d < 1 for d in shape) or int(np.prod(shape)) > 1 << 26:
+        raise CheckpointError(f"input_shape {shape} is not a valid sample shape")
+    n_outputs = int(meta["n_outputs"])
+    if config.model.type not in ("knn", "gaussian") and not (
+            config.model.type == "linear_regression" and config.model.solver == "closed_form"):
+        if not 1 <= n_outputs <= 1 << 20:
+            raise CheckpointError(f"n_outputs {n_outputs} is out of range")
+    dtype = np.float64 if config.train.dtype == "float64" else np.float32
+    ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=dtype,
+                       init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
+    return config, build_model(config, ctx)
+
+
+def expected_arrays(meta: dict) -> dict[str, tuple]:
+    """Every array the checkpoint must hold, name -> (dtype, shape), derived from meta's config."""
+    config, model = _rebuild(meta)
+    n_features = int(np.prod(meta["input_shape"]))
+    if model.is_network:
+        specs = {f"model.{k}": v for k, v in model.state_specs().items()}
+    else:
+        n_classes = meta.get("n_classes") or 0
+        specs = {f"model.{k}": v for k, v in model.state_specs(n_features, int(n_classes)).items()}
+    prep = meta.get("preprocess") or {}
+    if prep.get("standardize"):
+        shape = (int(meta["input_shape"][0]),) if prep.get("per_channel") else tuple(meta["input_shape"])
+        specs["prep.mean"] = ("float64", shape)
+        specs["prep.std"] = ("float64", shape)
+    opt = meta.get("optimizer")
+    if opt is not None and model.is_network:
+        allowed = OPTIMIZER_SLOTS.get(opt.get("type"))
+        if allowed is None:
+            raise CheckpointError(f"unknown optimizer type {opt.get('type')!r}")
+        params = model.net.named_params()
+        for param, slots in dict(opt.get("slots", {})).items():
+            if param not in params:
+                raise CheckpointError(f"optimizer state for unknown parameter {param!r}")
+            for slot in slots:
+                if slot not in allowed:
+                    raise CheckpointError(f"optimizer {opt['type']} has no state {slot!r}")
+                specs[f"optim.{param}.{slot}"] = (str(params[param].dtype), tuple(params[param].shape))
+    return specs
+
+
+def load_model(path: Path) -> LoadedModel:
+    """Read a checkpoint safely and rebuild its model, standardizer and optimizer state."""
+    from mlcli.data.preprocess import Standardizer
+    from mlcli.models.registry import MODEL_BUILDERS
+
+    path = Path(path)
+    meta, arrays = load_checkpoint(path, expect=expected_arrays, allowed_model_types=set(MODEL_BUILDERS))
+    config, model = _rebuild(meta)
+    state = {k.removeprefix("model."): v for k, v in arrays.items() if k.startswith("model.")}
+    try:
+        model.load_state(state)
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: model arrays do not fit the model: {err}") from None
+    standardizer = None
+    if "prep.mean" in arrays:
+        try:
+            standardizer = Standardizer(per_channel=bool(meta["preprocess"].get("per_channel"))).from_state(
+                {"mean": arrays["prep.mean"], "std": arrays["prep.std"]})
+        except ValueError as err:
+            raise CheckpointError(f"{path}: preprocessing statistics are invalid: {err}") from None
+    opt_state = None
+    if meta.get("optimizer") is not None:
+        opt = meta["optimizer"]
+        opt_state = {"type": opt["type"], "t": opt["t"], "lr": opt["lr"],
+                     "slots": {p: {s: arrays[f"optim.{p}.{s}"] for s in slots}
+                               for p, slots in opt["slots"].items()}}
+    return LoadedModel(config=config, model=model, standardizer=standardizer, meta=meta,
+                       optimizer_state=opt_state)
