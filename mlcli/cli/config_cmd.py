@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import typer
-import yaml
 
 from mlcli.cli.app import guarded
 from mlcli.cli.common import SET_HELP, ConfigArg, load, out
@@ -21,7 +20,9 @@ def show(config: Path = ConfigArg, set_: list[str] = typer.Option([], "--set", h
     """Print the resolved config (defaults filled in, overrides applied). Example: mlcli config show c.yaml"""
     with guarded():
         cfg = load(config, set_)
-        sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        from mlcli.config.dump import dump_config
+
+        sys.stdout.write(dump_config(cfg.resolved()))
 
 
 @app.command("validate", no_args_is_help=True)

@@ -9,6 +9,7 @@ Every failure is one `ConfigError` line of the form
 from __future__ import annotations
 
 import copy
+import re
 import difflib
 import types
 import typing
@@ -96,28 +97,53 @@ def _index(node: list, part: str, item: str) -> int:
 
 def explain(err: ValidationError, source: str, locations: Locations, data: Any, overrides=()) -> str:
     """Turn pydantic's first error into `file:line:col: field.path: what was expected, what was found`."""
-    first = err.errors(include_url=False)[0]
+    errors = err.errors(include_url=False)
+    first = max(errors, key=lambda e: len(e["loc"]))  # the deepest is the most specific (union branches)
     path = data_path(first["loc"], data)
+    message = describe(first, path, data)
+    named = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)*): (.*)", message) if first["type"] == "value_error" else None
+    if named and not path:  # a rule across sections names its own field: "train.epochs: has no effect ..."
+        path = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
+        message = named.group(2)
     where = _where(source, path, locations, first["type"] == "missing")
     field = ".".join(str(p) for p in path) or "(top level)"
     if any(o.split("=", 1)[0].strip() == field for o in overrides):
-        where = f"--set {field}"
-    return f"{where}: {field}: {describe(first, path, data)}"
+        return f"--set {field}: {message}"
+    return f"{where}: {field}: {message}"
 
 
 def data_path(loc: tuple, data: Any) -> tuple:
-    """Drop the discriminator tags pydantic inserts into locations (`model.mlp.hidden` -> `model.hidden`)."""
+    """Pydantic's error location as a path in the YAML: drop the union tags it inserts, following the schema.
+
+    `("train", "optimizer", "momentum", "lr")` -> `("train", "optimizer", "lr")` (the tag of the discriminated
+    union), `("model", "mlp", "hidden", 0, "HiddenLayer", "units")` -> `("model", "hidden", 0, "units")`.
+    """
     path: list = []
-    node = data
+    cls: Any = Config
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("type") == part:
+        if isinstance(cls, tuple):  # a union: this part names the member
+            cls = next((m for m in cls if part in _tags(m) or part == m.__name__), None)
             continue
-        if isinstance(part, str) and part.startswith(("function-", "union[", "int", "literal[")):
+        if isinstance(part, str) and (part.startswith(("function-", "literal[", "constrained-")) or part in (
+                "int", "float", "str", "bool", "list", "dict")) or (isinstance(cls, type) and part == cls.__name__):
             continue
         path.append(part)
-        node = node.get(part) if isinstance(node, dict) else (
-            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
+        cls = _step(cls, part)
     return tuple(path)
+
+
+def _tags(member: Any) -> tuple:
+    field = member.model_fields.get("type")
+    return typing.get_args(field.annotation) if field is not None else ()
+
+
+def _step(cls: Any, part: Any) -> Any:
+    """The schema one step below `cls` by key or index `part` (None once outside the schema)."""
+    if isinstance(cls, list):
+        return cls[0] if isinstance(part, int) else None
+    if isinstance(cls, type) and issubclass(cls, BaseModel) and part in cls.model_fields:
+        return _unwrap(cls.model_fields[part].annotation)
+    return None
 
 
 def _where(source: str, path: tuple, locations: Locations, missing: bool) -> str:

@@ -436,45 +436,63 @@ class Config(Section):
     def _sections_agree(self) -> "Config":
         model_type = self.model.type
         task = data_task(self.data)
-        if model_type in CLASSICAL_MODEL_TYPES or (
-            model_type == "linear_regression" and self.model.solver == "closed_form"
-        ):
+        if self.is_fitted_in_closed_form():
             what = f"model.type {model_type}" if model_type != "linear_regression" else "solver closed_form"
             if "train" in self.model_fields_set and self.train.model_fields_set:
                 extra = sorted(self.train.model_fields_set)
                 raise ValueError(
-                    f"train.{extra[0]} has no effect for {what} (it is not trained by gradient descent); "
+                    f"train.{extra[0]}: has no effect for {what} (it is not trained by gradient descent); "
                     f"remove the train section"
                 )
             if self.loss is not None:
-                raise ValueError(f"loss has no effect for {what}; remove it")
+                raise ValueError(f"loss: has no effect for {what}; remove it")
         if model_type in ("softmax", "mlp", "knn", "gaussian") and task != "classification":
-            raise ValueError(f"model.type {model_type} is a classifier but data.type {self.data.type} is a "
+            raise ValueError(f"model.type: {model_type} is a classifier but data.type {self.data.type} is a "
                              f"regression dataset; use linear_regression or an mlp on a classification dataset")
         if model_type == "linear_regression" and task != "regression":
-            raise ValueError(f"model.type linear_regression needs regression data; data.type {self.data.type} "
+            raise ValueError(f"model.type: linear_regression needs regression data; data.type {self.data.type} "
                              f"is a classification dataset (for npz/csv set data.task: regression)")
         loss = self.loss_config()
         allowed = allowed_losses(model_type)
         if loss is not None and loss.type not in allowed:
-            raise ValueError(f"loss.type {loss.type} does not fit model.type {model_type}; use one of "
+            raise ValueError(f"loss.type: {loss.type} does not fit model.type {model_type}; use one of "
                              f"{', '.join(allowed)}")
         opt = self.train.optimizer
         if opt.type == "newton" and model_type not in ("softmax", "linear_regression"):
-            raise ValueError(f"train.optimizer newton is for small models (softmax, linear_regression), "
+            raise ValueError(f"train.optimizer.type: newton is for small models (softmax, linear_regression), "
                              f"not model.type {model_type}")
+        if opt.type == "newton" and (self.train.regularization.l1 > 0 or getattr(loss, "label_smoothing", 0)):
+            raise ValueError("train.optimizer.type: newton supports the l2 penalty only (no l1, no label "
+                             "smoothing): its Hessian is exact for that objective")
         if self.train.early_stopping is not None:
             available = [f"{split}_{m}" for split in ("val", "train") for m in self.metric_names()]
             if self.train.early_stopping.monitor not in available:
                 raise ValueError(
-                    f"train.early_stopping.monitor '{self.train.early_stopping.monitor}' is not a metric of "
+                    f"train.early_stopping.monitor: '{self.train.early_stopping.monitor}' is not a metric of "
                     f"this model; available: {', '.join(available)}"
                 )
         aug = self.data.augment
         if (aug.hflip or aug.crop_padding) and not self.is_image_data():
-            raise ValueError(f"data.augment hflip/crop_padding need image data; data.type {self.data.type} "
+            raise ValueError(f"data.augment: hflip and crop_padding need image data; data.type {self.data.type} "
                              f"is tabular (noise_std works for any data)")
+        warmup = self.train.schedule.warmup_epochs
+        if warmup and warmup >= self.train.epochs:
+            raise ValueError(f"train.schedule.warmup_epochs: must be < train.epochs ({self.train.epochs}), "
+                             f"got {warmup}")
         return self
+
+    def is_fitted_in_closed_form(self) -> bool:
+        """knn, gaussian and closed-form least squares: no train section, no loss."""
+        return self.model.type in CLASSICAL_MODEL_TYPES or (
+            self.model.type == "linear_regression" and self.model.solver == "closed_form")
+
+    def resolved(self) -> dict:
+        """The config with every default filled in, as plain JSON-able data; validates back to itself."""
+        data = self.model_dump(mode="json")
+        if self.is_fitted_in_closed_form():
+            data.pop("train")
+            data.pop("loss")
+        return data
 
     def loss_config(self):
         """The configured loss, or the model's default (None for classical models)."""

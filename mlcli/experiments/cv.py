@@ -48,8 +48,8 @@ def run_cv(config, folds: int, *, runs_dir: Path = Path("runs"), name: str | Non
         test = ds.subset(te)
     pool = ds.subset(pool_idx)
     fold_idx = kfold_indices(pool.y, k=folds, rng=gens.split, stratify=ds.task == "classification")
-    cv_dir = create_run_dir(runs_dir, f"{name or config.name}-cv")
-    write_config(cv_dir, config.model_dump(mode="json"))
+    cv_dir = create_run_dir(runs_dir, f"{name or config.name}-cv", checkpoints=False)
+    write_config(cv_dir, config.resolved())
     atomic_write_text(cv_dir / "folds.json", json.dumps({
         "k": folds, "seed": config.seed, "test": te.tolist() if config.data.type not in OFFICIAL_SPLIT_TYPES
         else "official test split",

@@ -8,6 +8,8 @@ Inputs of any per-sample shape are flattened to (N, D) rows.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 
@@ -16,16 +18,20 @@ class ClassicalModel:
 
     is_network = False
 
-    def __init__(self, estimator, *, task: str) -> None:
+    def __init__(self, estimator, *, task: str, n_classes: int | None = None) -> None:
         self.estimator = estimator
         self.task = task
+        self.n_classes = n_classes
 
     @staticmethod
     def rows(x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), -1)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "ClassicalModel":
-        self.estimator.fit(self.rows(x), y)
+    def fit(self, x: np.ndarray, y: np.ndarray) -> ClassicalModel:
+        if self.task == "classification":
+            self.estimator.fit(self.rows(x), y, n_classes=self.n_classes)
+        else:
+            self.estimator.fit(self.rows(x), y)
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -50,4 +56,13 @@ class ClassicalModel:
         return self.estimator.state()
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.estimator = type(self.estimator).from_state(self.estimator.hyper(), state)
+        cls = type(self.estimator)
+        if "n_classes" in inspect.signature(cls.from_state).parameters:
+            self.estimator = cls.from_state(self.estimator.hyper(), state, n_classes=self.n_classes)
+        else:
+            self.estimator = cls.from_state(self.estimator.hyper(), state)
+
+    def state_specs(self, n_features: int, n_classes: int) -> dict[str, tuple]:
+        """Dtype (None = any allowed) and shape (None = free) of each saved array, for the checkpoint reader."""
+        specs = type(self.estimator).expected_state_specs(self.estimator.hyper(), n_features, n_classes)
+        return {k: (None if d is None else str(np.dtype(d)), tuple(shape)) for k, (d, shape) in specs.items()}

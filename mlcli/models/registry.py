@@ -19,7 +19,8 @@ def _knn(cfg, ctx):
     from mlcli.models.knn import KNNClassifier
 
     return ClassicalModel(KNNClassifier(k=cfg.k, metric=cfg.metric, weights=cfg.weights,
-                                        max_memory_mb=cfg.max_memory_mb), task="classification")
+                                        max_memory_mb=cfg.max_memory_mb), task="classification",
+                          n_classes=ctx.n_outputs)
 
 
 def _gaussian(cfg, ctx):
@@ -27,7 +28,7 @@ def _gaussian(cfg, ctx):
     from mlcli.models.gaussian import GaussianClassifier
 
     return ClassicalModel(GaussianClassifier(priors=cfg.priors, covariance=cfg.covariance, reg=cfg.reg),
-                          task="classification")
+                          task="classification", n_classes=ctx.n_outputs)
 
 
 def _classifier(builder):

@@ -33,18 +33,25 @@ class Sequential:
         """Backpropagate dL/d(output) of the last forward through every layer; fills each layer's `grads` and
         returns dL/d(input).
 
-        With `input_grad=False` (training, where nobody reads dL/d(input)) a first layer that offers
-        `backward_params` (Linear) fills its grads without computing the input gradient, and None is returned.
+        With `input_grad=False` (training, where nobody reads dL/d(input)) the pass stops at the first layer
+        that has parameters: the parameter-free layers before it (an MLP's leading Flatten) only carry the input
+        gradient, and that layer fills its grads through `backward_params` when it offers one (Linear: no `dx`
+        GEMM, a third of its backward cost). None is returned.
         """
-        for layer in reversed(self.layers[1:]):
-            dy = layer.backward(dy)
-        if not self.layers:
+        if input_grad:
+            for layer in reversed(self.layers):
+                dy = layer.backward(dy)
             return dy
-        first = self.layers[0]
-        if not input_grad and hasattr(first, "backward_params"):
-            first.backward_params(dy)
-            return None
-        return first.backward(dy)
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
+        for layer in reversed(self.layers[first + 1:]):
+            dy = layer.backward(dy)
+        if first < len(self.layers):
+            layer = self.layers[first]
+            if hasattr(layer, "backward_params"):
+                layer.backward_params(dy)
+            else:
+                layer.backward(dy)
+        return None
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Evaluation-mode forward over `x` in batches of `batch_size`, outputs concatenated along axis 0."""

@@ -19,14 +19,13 @@ import math
 import time
 from pathlib import Path
 
-import yaml
-
+from mlcli.config.dump import dump_config
 from mlcli.errors import RunIOError
 from mlcli.runs.atomic import atomic_write_text
 
 
-def create_run_dir(runs_dir: Path, name: str) -> Path:
-    """Make a new, unique run directory under `runs_dir` (created if missing)."""
+def create_run_dir(runs_dir: Path, name: str, *, checkpoints: bool = True) -> Path:
+    """Make a new, unique run directory under `runs_dir` (created if missing), with checkpoints/ inside."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         Path(runs_dir).mkdir(parents=True, exist_ok=True)
@@ -36,7 +35,8 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
                 path.mkdir()
             except FileExistsError:
                 continue
-            (path / "checkpoints").mkdir()
+            if checkpoints:
+                (path / "checkpoints").mkdir()
             return path
     except OSError as err:
         raise RunIOError(f"{runs_dir}: cannot create a run directory: {err.strerror or err}") from None
@@ -56,8 +56,7 @@ def make_exact_dir(path: Path) -> Path:
 
 
 def write_config(run_dir: Path, config_dict: dict) -> None:
-    text = yaml.safe_dump(config_dict, sort_keys=False, default_flow_style=False)
-    atomic_write_text(run_dir / "config.yaml", text)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config_dict))
 
 
 def _json_value(value):

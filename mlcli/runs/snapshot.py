@@ -38,7 +38,7 @@ def model_meta(config, data, model) -> dict:
     train = data.train
     return {
         "model_type": config.model.type,
-        "config": config.model_dump(mode="json"),
+        "config": config.resolved(),
         "task": model.task,
         "input_shape": list(train.input_shape),
         "n_outputs": _n_outputs(model),
@@ -52,7 +52,7 @@ def model_meta(config, data, model) -> dict:
 def _n_outputs(model) -> int:
     if model.is_network:
         return int(model.net.layers[-1].params["W"].shape[0])
-    return 0
+    return int(model.n_classes or 0)
 
 
 def save_model(path: Path, config, model, data, *, epoch: int, metrics: dict, optimizer=None,
@@ -63,7 +63,7 @@ def save_model(path: Path, config, model, data, *, epoch: int, metrics: dict, op
     arrays = {f"model.{name}": arr for name, arr in model.state().items()}
     if data.standardizer is not None:
         arrays.update({f"prep.{k}": v for k, v in data.standardizer.state().items()})
-    if optimizer is not None and hasattr(optimizer, "state_dict"):
+    if optimizer is not None and not getattr(optimizer, "is_newton", False):
         state = optimizer.state_dict()
         meta["optimizer"] = {"type": state["type"], "t": int(state["t"]), "lr": float(state["lr"]),
                              "slots": {p: sorted(s) for p, s in state["slots"].items()}}

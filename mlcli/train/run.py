@@ -109,7 +109,7 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
     optimizer = make_optimizer(config) if model.is_network else None
     schedule = make_schedule(config) if model.is_network else None
     run_dir = create_run_dir(runs_dir, name or config.name) if run_dir is None else make_exact_dir(run_dir)
-    write_config(run_dir, config.model_dump(mode="json"))
+    write_config(run_dir, config.resolved())
     if hooks.on_start:
         hooks.on_start({"run_dir": str(run_dir), "n_train": data.train.n, "n_val": data.val.n,
                         "n_test": data.test.n, "model": config.model.type})

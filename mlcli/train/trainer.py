@@ -73,7 +73,7 @@ def fit(model, optimizer, schedule: Callable[[int], float], data, train_cfg, gen
         started = time.perf_counter()
         running = RunningMetrics(model.task, model.target(x, y))
         if newton:
-            loss = optimizer.step_model(model, x, y, l2=reg.l2)
+            loss = newton_step(optimizer, model, x, y, reg.l2)
             _check_finite(loss, epoch, 1, last_finite)
             last_finite = loss
             if should_stop():
@@ -85,7 +85,8 @@ def fit(model, optimizer, schedule: Callable[[int], float], data, train_cfg, gen
                 xb, yb = x[idx], y[idx]
                 if augment is not None:
                     xb = augment(xb, gens.augment)
-                loss, out = model.train_batch(xb, yb)
+                with np.errstate(over="ignore", invalid="ignore"):  # a diverging loss is reported by _check_finite, not by warnings
+                    loss, out = model.train_batch(xb, yb)
                 _check_finite(loss, epoch, step + 1, last_finite)
                 last_finite = loss
                 running.add(loss, out, model.target(xb, yb), model.decide)
@@ -111,6 +112,16 @@ def fit(model, optimizer, schedule: Callable[[int], float], data, train_cfg, gen
         record["seconds"] = time.perf_counter() - started
         record["samples_per_sec"] = n / train_seconds if train_seconds > 0 else float("inf")
         yield record
+
+
+NEWTON_KINDS = {"softmax_cross_entropy": "softmax", "sigmoid_bce": "logistic", "mse": "linear"}
+
+
+def newton_step(optimizer, model, x: np.ndarray, y: np.ndarray, l2: float) -> float:
+    """One damped Newton step on the whole training set for a single-Linear model; returns the loss before it."""
+    linear = model.net.layers[-1]
+    return optimizer.step_model(linear.params["W"], linear.params["b"], x.reshape(len(x), -1), y,
+                                NEWTON_KINDS[model.loss], l2=l2)
 
 
 def _check_finite(loss: float, epoch: int, step: int, last_finite: float, what: str = "training loss") -> None:
