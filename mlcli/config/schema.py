@@ -249,10 +249,106 @@ class GaussianModel(Section):
     reg: NonNegFloat = 1e-6
 
 
-ModelConfig = Annotated[
-    Union[SoftmaxModel, MlpModel, AutoencoderModel, LinearRegressionModel, KnnModel, GaussianModel],
+class ConvLayer(Section):
+    """A 2-D convolution: `out_channels` filters of `kernel` x `kernel`, with stride and zero padding."""
+
+    type: Literal["conv"]
+    out_channels: PositiveInt
+    kernel: PositiveInt = 3
+    stride: PositiveInt = 1
+    padding: Annotated[int, Field(ge=0)] = 0
+    init: InitConfig | None = None
+
+
+class PoolLayer(Section):
+    """Max or average pooling over `kernel` x `kernel` windows (stride defaults to the window)."""
+
+    type: Literal["maxpool", "avgpool"]
+    kernel: PositiveInt = 2
+    stride: PositiveInt | None = None
+
+
+class BatchNormLayer(Section):
+    """Batch normalization: per channel after a conv, per feature after a linear layer."""
+
+    type: Literal["batchnorm"]
+
+
+class ActivationLayer(Section):
+    type: ActivationName
+    negative_slope: PositiveFloat = 0.01
+    alpha: PositiveFloat = 1.0
+    prelu_init: NonNegFloat = 0.25
+
+
+class DropoutLayer(Section):
+    type: Literal["dropout"]
+    p: Probability = 0.5
+
+
+class FlattenLayer(Section):
+    type: Literal["flatten"]
+
+
+class LinearLayer(Section):
+    type: Literal["linear"]
+    units: PositiveInt
+    init: InitConfig | None = None
+
+
+CnnLayer = Annotated[
+    Union[ConvLayer, PoolLayer, BatchNormLayer, ActivationLayer, DropoutLayer, FlattenLayer, LinearLayer],
     Field(discriminator="type"),
 ]
+
+
+class CnnModel(Section):
+    """A convolutional network from a list of layers; a final Linear to the classes is appended (after a
+    flatten when the stack ends on feature maps)."""
+
+    type: Literal["cnn"]
+    layers: Annotated[list[CnnLayer], Field(min_length=1)]
+    init: InitConfig = InitConfig()
+
+
+class LeNet5Model(Section):
+    """LeNet-5 (LeCun et al. 1998): C1 conv 6@5x5, S2 pool, C3 conv 16@5x5, S4 pool, C5 120, F6 84, output;
+    paddings adapted so that any input of at least 8x8 fits."""
+
+    type: Literal["lenet5"]
+    activation: ActivationName = "tanh"
+    pool: Literal["avgpool", "maxpool"] = "avgpool"
+    init: InitConfig = InitConfig(scheme="xavier")
+
+
+class VggModel(Section):
+    """A small VGG: per stage `convs_per_stage` 3x3 convs (padding 1) + ReLU, then a 2x2 max pool; then the
+    `hidden` fully connected layers with dropout."""
+
+    type: Literal["vgg"]
+    widths: Annotated[list[PositiveInt], Field(min_length=1)] = [32, 64]
+    convs_per_stage: PositiveInt = 2
+    batchnorm: bool = True
+    hidden: list[PositiveInt] = [128]
+    dropout: Probability = 0.5
+    init: InitConfig = InitConfig()
+
+
+class AlexNetModel(Section):
+    """AlexNet (Krizhevsky et al. 2012, single-tower) for 3x227x227 inputs."""
+
+    type: Literal["alexnet"]
+    dropout: Probability = 0.5
+    init: InitConfig = InitConfig()
+
+
+ModelConfig = Annotated[
+    Union[SoftmaxModel, MlpModel, AutoencoderModel, LinearRegressionModel, KnnModel, GaussianModel, CnnModel,
+          LeNet5Model, VggModel, AlexNetModel],
+    Field(discriminator="type"),
+]
+
+CNN_MODEL_TYPES = ("cnn", "lenet5", "vgg", "alexnet")
 
 NETWORK_MODEL_TYPES = ("softmax", "mlp", "autoencoder", "linear_regression")
 CLASSICAL_MODEL_TYPES = ("knn", "gaussian")
@@ -446,7 +542,7 @@ class Config(Section):
                 )
             if self.loss is not None:
                 raise ValueError(f"loss: has no effect for {what}; remove it")
-        if model_type in ("softmax", "mlp", "knn", "gaussian") and task != "classification":
+        if model_type in ("softmax", "mlp", "knn", "gaussian", *CNN_MODEL_TYPES) and task != "classification":
             raise ValueError(f"model.type: {model_type} is a classifier but data.type {self.data.type} is a "
                              f"regression dataset; use linear_regression or an mlp on a classification dataset")
         if model_type == "linear_regression" and task != "regression":
@@ -498,7 +594,7 @@ class Config(Section):
         """The configured loss, or the model's default (None for classical models)."""
         if self.loss is not None:
             return self.loss
-        if self.model.type in ("softmax", "mlp"):
+        if self.model.type in ("softmax", "mlp", *CNN_MODEL_TYPES):
             return SoftmaxCrossEntropyLoss(type="softmax_cross_entropy")
         if self.model.type in ("autoencoder", "linear_regression"):
             return MseLoss(type="mse")
@@ -526,7 +622,7 @@ def data_task(data) -> str:
 
 
 def allowed_losses(model_type: str) -> tuple[str, ...]:
-    if model_type in ("softmax", "mlp"):
+    if model_type in ("softmax", "mlp", *CNN_MODEL_TYPES):
         return ("softmax_cross_entropy", "sigmoid_bce")
     if model_type in ("autoencoder", "linear_regression"):
         return ("mse",)

@@ -8,6 +8,7 @@ The keys equal the `type` literals of `mlcli.config.schema.ModelConfig`; a test 
 from __future__ import annotations
 
 from mlcli.models.autoencoder import build_autoencoder
+from mlcli.models.cnn import build_cnn
 from mlcli.models.context import BuildContext
 from mlcli.models.linear import build_linear_regression
 from mlcli.models.mlp import build_mlp
@@ -45,6 +46,10 @@ MODEL_BUILDERS = {
     "linear_regression": lambda cfg, ctx, loss_cfg: build_linear_regression(cfg, ctx),
     "knn": lambda cfg, ctx, loss_cfg: _knn(cfg, ctx),
     "gaussian": lambda cfg, ctx, loss_cfg: _gaussian(cfg, ctx),
+    "cnn": _classifier(build_cnn),
+    "lenet5": _classifier(build_cnn),
+    "vgg": _classifier(build_cnn),
+    "alexnet": _classifier(build_cnn),
 }
 
 

@@ -1,0 +1,57 @@
+"""Print each layer's output shape, parameters, connections (multiply-adds) and receptive field, without training.
+
+The input shape and class count come from the config's data (loaded if they are not known in advance), or from
+--input-shape and --classes.
+
+Examples:
+  mlcli summary configs/cnn_digits.yaml
+  mlcli summary configs/alexnet.yaml --input-shape 3,227,227 --classes 1000
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlcli.cli.app import guarded
+from mlcli.cli.common import SET_HELP, ConfigArg, load, out, print_json
+from mlcli.errors import ConfigError
+
+
+def summary(
+    config: Path = ConfigArg,
+    input_shape: str = typer.Option(None, "--input-shape", help="One sample's shape, comma separated, instead "
+                                    "of the data's. Example: --input-shape 3,32,32"),
+    classes: int = typer.Option(None, "--classes", min=1, help="Number of classes (outputs) instead of the "
+                                "data's. Example: --classes 10"),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
+) -> None:
+    with guarded():
+        from mlcli.experiments.summary import summarize_config
+
+        cfg = load(config, set_)
+        shape = None
+        if input_shape is not None:
+            try:
+                shape = tuple(int(v) for v in input_shape.split(","))
+            except ValueError:
+                raise ConfigError(f"--input-shape must be integers separated by commas, got {input_shape!r}")
+        rows, totals = summarize_config(cfg, input_shape=shape, n_classes=classes,
+                                        base_dir=config.resolve().parent)
+        if json_:
+            print_json({"layers": [r.__dict__ for r in rows], "totals": totals})
+            return
+        table = Table(title=f"{cfg.model.type}: input {totals['input_shape']}")
+        for col, justify in (("#", "right"), ("layer", "left"), ("", "left"), ("output shape", "left"),
+                             ("params", "right"), ("connections", "right"), ("receptive field", "right")):
+            table.add_column(col, justify=justify)
+        for r in rows:
+            table.add_row(str(r.index), r.name, r.detail, str(r.output_shape), f"{r.params:,}",
+                          f"{r.connections:,}", r.receptive_field)
+        table.add_row("", "total", "", str(totals["output_shape"]), f"{totals['params']:,}",
+                      f"{totals['connections']:,}", "")
+        Console(width=max(out.width, 120)).print(table)

@@ -1,0 +1,155 @@
+"""Convolutional networks: a `layers:` list from the config, and the named architectures built from such lists.
+
+Every layer's output shape is computed while building, so an impossible stack is a config error naming the layer
+index, its input shape and why (`model.layers.3 (maxpool): input (16, 3, 3): maxpool: (3 + 2*0 - 2) / 2 + 1 =
+1.50 is not a whole number`). A final Linear to the classes is appended, after a Flatten when needed.
+
+Named architectures (`lenet5`, `vgg`, `alexnet`) expand to the same layer specs, so `mlcli summary` and
+the trainer see exactly what a hand-written `cnn` config would give.
+"""
+
+from __future__ import annotations
+
+from mlcli.config.schema import (
+    ActivationLayer, BatchNormLayer, ConvLayer, DropoutLayer, FlattenLayer, LinearLayer, PoolLayer,
+)
+from mlcli.errors import ConfigError
+from mlcli.models.context import BuildContext, activation_layer, linear_layer
+from mlcli.models.network import NetworkModel
+from mlcli.nn.conv import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
+from mlcli.nn.layers import BatchNorm1d, Dropout, Flatten
+from mlcli.nn.network import Sequential
+
+
+def lenet5_specs(cfg, input_shape: tuple[int, ...]) -> list:
+    """C1 conv 6@5x5 -> S2 pool 2 -> C3 conv 16@5x5 -> S4 pool 2 -> C5 120 -> F6 84 (LeCun et al. 1998).
+
+    Adapted to the input size: C1 and C3 pad by 2 when their input is smaller than the original's (32 and 14),
+    and C5 is a convolution covering the whole remaining map (as in the original, where that map is 5x5).
+    """
+    _, h, w = input_shape
+    act = ActivationLayer(type=cfg.activation)
+    pad1 = 0 if min(h, w) >= 32 else 2
+    h1 = (h + 2 * pad1 - 4) // 2
+    pad3 = 0 if h1 >= 14 else 2
+    h3 = (h1 + 2 * pad3 - 4) // 2
+    w3 = ((w + 2 * pad1 - 4) // 2 + 2 * pad3 - 4) // 2
+    pool = PoolLayer(type=cfg.pool, kernel=2)
+    specs = [ConvLayer(type="conv", out_channels=6, kernel=5, padding=pad1), act, pool,
+             ConvLayer(type="conv", out_channels=16, kernel=5, padding=pad3), act, pool]
+    if h3 == w3 and h3 >= 1:
+        specs += [ConvLayer(type="conv", out_channels=120, kernel=h3), act, FlattenLayer(type="flatten")]
+    else:
+        specs += [FlattenLayer(type="flatten"), LinearLayer(type="linear", units=120), act]
+    return specs + [LinearLayer(type="linear", units=84), act]
+
+
+def vgg_specs(cfg, input_shape: tuple[int, ...]) -> list:
+    """Stages of `convs_per_stage` 3x3 convs (padding 1) [+ batchnorm] + ReLU, each closed by a 2x2 max pool."""
+    specs: list = []
+    for width in cfg.widths:
+        for _ in range(cfg.convs_per_stage):
+            specs.append(ConvLayer(type="conv", out_channels=width, kernel=3, padding=1))
+            if cfg.batchnorm:
+                specs.append(BatchNormLayer(type="batchnorm"))
+            specs.append(ActivationLayer(type="relu"))
+        specs.append(PoolLayer(type="maxpool", kernel=2))
+    specs.append(FlattenLayer(type="flatten"))
+    for units in cfg.hidden:
+        specs += [LinearLayer(type="linear", units=units), ActivationLayer(type="relu")]
+        if cfg.dropout > 0:
+            specs.append(DropoutLayer(type="dropout", p=cfg.dropout))
+    return specs
+
+
+def _alexnet_like(cfg, first: list) -> list:
+    relu = ActivationLayer(type="relu")
+    specs = list(first)
+    for width in (384, 384, 256):
+        specs += [ConvLayer(type="conv", out_channels=width, kernel=3, padding=1), relu]
+    specs += [PoolLayer(type="maxpool", kernel=3, stride=2), FlattenLayer(type="flatten")]
+    for _ in range(2):
+        specs += [LinearLayer(type="linear", units=4096), relu]
+        if cfg.dropout > 0:
+            specs.append(DropoutLayer(type="dropout", p=cfg.dropout))
+    return specs
+
+
+def alexnet_specs(cfg, input_shape: tuple[int, ...]) -> list:
+    """227x227x3 -> conv 96@11x11/4 -> 55 -> pool 3/2 -> 27 -> conv 256@5x5 p2 -> pool -> 13 -> conv 384, 384,
+    256 @3x3 p1 -> pool -> 6x6x256 -> fc 4096 -> fc 4096 -> classes (one tower, 62.4M parameters at 1000)."""
+    relu = ActivationLayer(type="relu")
+    pool = PoolLayer(type="maxpool", kernel=3, stride=2)
+    return _alexnet_like(cfg, [ConvLayer(type="conv", out_channels=96, kernel=11, stride=4), relu, pool,
+                               ConvLayer(type="conv", out_channels=256, kernel=5, padding=2), relu, pool])
+
+
+NAMED = {"lenet5": lenet5_specs, "vgg": vgg_specs, "alexnet": alexnet_specs}
+
+
+def layer_specs(cfg, input_shape: tuple[int, ...]) -> list:
+    """The body of the network as layer specs (without the final classifier)."""
+    if cfg.type == "cnn":
+        return list(cfg.layers)
+    return NAMED[cfg.type](cfg, input_shape)
+
+
+def build_cnn(cfg, ctx: BuildContext, *, loss: str, label_smoothing: float = 0.0) -> NetworkModel:
+    """Build the network, checking every layer's input shape; ConfigError names the failing layer."""
+    shape = tuple(ctx.input_shape)
+    if len(shape) != 3:
+        raise ConfigError(f"model.type {cfg.type} needs images (C, H, W); the data has samples of shape {shape} "
+                          f"(for digits set data.as_images: true)")
+    if cfg.type == "alexnet" and shape != (3, 227, 227):
+        raise ConfigError(f"model.type alexnet is defined for inputs (3, 227, 227); the data has {shape}")
+    specs = layer_specs(cfg, shape)
+    layers = []
+    where = "model.layers" if cfg.type == "cnn" else f"model ({cfg.type})"
+    for i, spec in enumerate(specs):
+        try:
+            layer = make_layer(spec, shape, cfg, ctx)
+            shape = tuple(layer.output_shape(shape))
+        except ValueError as err:
+            raise ConfigError(f"{where}.{i} ({spec.type}): input {shape}: {err}") from None
+        layers.append(layer)
+    if len(shape) != 1:
+        layers.append(Flatten())
+        shape = (int(_prod(shape)),)
+    layers.append(linear_layer(ctx, shape[0], ctx.n_outputs, cfg.init))
+    return NetworkModel(Sequential(layers), loss=loss, task="classification", label_smoothing=label_smoothing)
+
+
+def _prod(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= int(d)
+    return out
+
+
+def make_layer(spec, shape: tuple[int, ...], cfg, ctx: BuildContext):
+    """One layer from its spec, given the per-sample input shape."""
+    image = len(shape) == 3
+    if spec.type == "conv":
+        if not image:
+            raise ValueError("a conv layer needs feature maps (C, H, W), not a flat vector")
+        init = spec.init or cfg.init
+        return Conv2d(shape[0], spec.out_channels, spec.kernel, stride=spec.stride, padding=spec.padding,
+                      rng=ctx.init_rng, init=init.scheme, init_mode=init.mode, init_scale=init.scale,
+                      dtype=ctx.dtype)
+    if spec.type in ("maxpool", "avgpool"):
+        if not image:
+            raise ValueError("pooling needs feature maps (C, H, W), not a flat vector")
+        cls = MaxPool2d if spec.type == "maxpool" else AvgPool2d
+        return cls(spec.kernel, spec.stride)
+    if spec.type == "batchnorm":
+        return BatchNorm2d(shape[0], dtype=ctx.dtype) if image else BatchNorm1d(shape[0], dtype=ctx.dtype)
+    if spec.type == "dropout":
+        return Dropout(spec.p, rng=ctx.dropout_rng)
+    if spec.type == "flatten":
+        return Flatten()
+    if spec.type == "linear":
+        if image:
+            raise ValueError("a linear layer needs a flat vector; add {type: flatten} before it")
+        return linear_layer(ctx, shape[0], spec.units, spec.init or cfg.init)
+    n = shape[0]
+    return activation_layer(spec.type, spec, ctx, n)
