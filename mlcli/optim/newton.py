@@ -129,7 +129,8 @@ def check_hessian_memory(n_params: int, max_memory_mb: float) -> None:
     """ValueError when the float64 Hessian of `n_params` parameters exceeds `max_memory_mb` MiB."""
     nbytes = hessian_nbytes(n_params)
     if nbytes > max_memory_mb * 2**20:
-        raise ValueError(f"Newton's method needs a {n_params}x{n_params} Hessian ({nbytes / 2**20:.1f} MB); "
+        size = f"{nbytes / 2**20:.1f} MB" if nbytes >= 0.1 * 2**20 else f"{nbytes / 2**10:.1f} KB"
+        raise ValueError(f"Newton's method needs a {n_params}x{n_params} Hessian ({size}); "
                          f"max_memory_mb is {max_memory_mb:g}")
 
 

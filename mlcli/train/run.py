@@ -107,6 +107,14 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
     started = time.time()
     gens, data, model = setup(config, base_dir, data)
     optimizer = make_optimizer(config) if model.is_network else None
+    if getattr(optimizer, "is_newton", False):
+        from mlcli.optim.newton import check_hessian_memory
+
+        try:
+            check_hessian_memory(model.net.num_params(), config.train.optimizer.max_memory_mb)
+        except ValueError as err:
+            raise ConfigError(f"train.optimizer.max_memory_mb: {err}; raise it or use a first-order "
+                              f"optimizer") from None
     schedule = make_schedule(config) if model.is_network else None
     run_dir = create_run_dir(runs_dir, name or config.name) if run_dir is None else make_exact_dir(run_dir)
     write_config(run_dir, config.resolved())
