@@ -88,13 +88,15 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
     return y, (cols, W, x.shape, stride, pad)
 
 
-def conv_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of `conv_forward`: returns dx: (N, C, H, W), dW: (F, C, KH, KW), db: (F,).
 
     With dy2 = dy as (F, N*H'*W') and cols as in the forward: `dW = dy2 @ cols.T`, `db = sum(dy2, axis=1)`,
     `dcols = W.T @ dy2`, and col2im adds dcols for each kernel offset (u, v) into the strided slice of the padded
     input it was read from, then crops the padding. The cache is consumed: `cols` is released once dW is
     computed, before the equally large dcols is allocated, which lowers the peak memory of a training step.
+    With `need_dx=False` (a network's first layer in training) dx is not computed and None is returned for it.
     """
     cols, W, (N, C, H, Wd), stride, pad = cache
     del cache
@@ -104,6 +106,8 @@ def conv_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     db = dy2.sum(axis=1)
     dW = (dy2 @ cols.T).reshape(W.shape)
     del cols
+    if not need_dx:
+        return None, dW, db
     dcols = (W.reshape(F, -1).T @ dy2).reshape(C, KH, KW, N, OH, OW)
     dxp = np.zeros((N, C, H + 2 * pad, Wd + 2 * pad), dtype=dcols.dtype)
     dxp_t = dxp.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view, matching dcols' leading axes
@@ -283,6 +287,13 @@ class Conv2d(Layer):
         if "b" in self.params:
             self.grads["b"][...] = db
         return dx
+
+    def backward_params(self, dy: np.ndarray) -> None:
+        """Fill `grads` like `backward` without the input gradient (GEMM + col2im): for a network's first layer."""
+        _, dW, db = conv_backward(dy, self._take_cache(), need_dx=False)
+        self.grads["W"][...] = dW
+        if "b" in self.params:
+            self.grads["b"][...] = db
 
     def _take_cache(self) -> tuple:
         """Hand the cache to backward and drop this layer's reference, so that backward can free the columns."""
