@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -29,3 +31,19 @@ def list_() -> None:
             if all(e.name != name for e in CATALOG):
                 table.add_row(name, "file", "classification", shape, source)
         out.print(table)
+
+
+@app.command("download", no_args_is_help=True)
+def download(
+    name: str = typer.Argument(..., help="mnist, fashion_mnist or cifar10.", show_default=False),
+    dest: Path = typer.Option(Path("data"), "--dir", help="Folder to download into; use it as data.path. "
+                              "Example: --dir data/mnist"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Download a dataset with SHA-256 verification, retries and resume; then point data.path at the folder.
+    Example: mlcli data download mnist --dir data/mnist"""
+    with guarded():
+        from mlcli.data.download import download_dataset
+
+        folder = download_dataset(name, dest, progress=not quiet)
+        out.print(f"{name} is in {folder} (use data: {{type: {name}, path: {folder}}})")
