@@ -2,6 +2,7 @@
 
 A --set value with commas runs one cross validation per value and marks the best (how the course chooses k).
 
+\b
 Examples:
   mlcli cv configs/mlp.yaml --folds 5
   mlcli cv configs/knn.yaml --folds 5 --set model.k=1,3,5,7

@@ -2,6 +2,7 @@
 
 The checkpoint holds the config, the weights and the standardization statistics, so nothing else is needed.
 
+\b
 Examples:
   mlcli eval runs/quickstart-20261127-101500/checkpoints/best.npz
   mlcli eval runs/<run>/checkpoints/best.npz --split val --json

@@ -3,6 +3,7 @@
 Runs on a small batch of the config's data with dropout masks held fixed, and prints the relative error
 ||analytic - numerical|| / (||analytic|| + ||numerical||) per parameter. Exit 1 when any exceeds --tol.
 
+\b
 Examples:
   mlcli gradcheck configs/mlp.yaml
   mlcli gradcheck configs/mlp.yaml --batch 4 --tol 1e-7

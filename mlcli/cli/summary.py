@@ -3,6 +3,7 @@
 The input shape and class count come from the config's data (loaded if they are not known in advance), or from
 --input-shape and --classes.
 
+\b
 Examples:
   mlcli summary configs/cnn_digits.yaml
   mlcli summary configs/alexnet.yaml --input-shape 3,227,227 --classes 1000

@@ -1,5 +1,6 @@
 """Train the model a YAML config describes; writes metrics and checkpoints under runs/.
 
+\b
 Examples:
   mlcli train configs/quickstart.yaml
   mlcli train configs/mlp.yaml --set train.epochs=5 --set train.optimizer.lr=0.05 --name mlp-short

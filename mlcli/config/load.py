@@ -100,6 +100,8 @@ def explain(err: ValidationError, source: str, locations: Locations, data: Any, 
     errors = err.errors(include_url=False)
     first = max(errors, key=lambda e: len(e["loc"]))  # the deepest is the most specific (union branches)
     path = data_path(first["loc"], data)
+    if first["type"] == "union_tag_invalid":
+        path = (*path, "type")
     message = describe(first, path, data)
     named = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)*): (.*)", message) if first["type"] == "value_error" else None
     if named and not path:  # a rule across sections names its own field: "train.epochs: has no effect ..."

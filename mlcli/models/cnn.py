@@ -14,7 +14,7 @@ from mlcli.config.schema import (
     ActivationLayer, BatchNormLayer, ConvLayer, DropoutLayer, FlattenLayer, LinearLayer, PoolLayer,
 )
 from mlcli.errors import ConfigError
-from mlcli.models.context import BuildContext, activation_layer, linear_layer
+from mlcli.models.context import BuildContext, activation_layer, init_scheme, linear_layer
 from mlcli.models.network import NetworkModel
 from mlcli.nn.conv import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
 from mlcli.nn.layers import BatchNorm1d, Dropout, Flatten
@@ -106,8 +106,9 @@ def build_cnn(cfg, ctx: BuildContext, *, loss: str, label_smoothing: float = 0.0
     layers = []
     where = "model.layers" if cfg.type == "cnn" else f"model ({cfg.type})"
     for i, spec in enumerate(specs):
+        before_bn = i + 1 < len(specs) and specs[i + 1].type == "batchnorm"
         try:
-            layer = make_layer(spec, shape, cfg, ctx)
+            layer = make_layer(spec, shape, cfg, ctx, bias=not before_bn)
             shape = tuple(layer.output_shape(shape))
         except ValueError as err:
             raise ConfigError(f"{where}.{i} ({spec.type}): input {shape}: {err}") from None
@@ -126,16 +127,17 @@ def _prod(shape) -> int:
     return out
 
 
-def make_layer(spec, shape: tuple[int, ...], cfg, ctx: BuildContext):
-    """One layer from its spec, given the per-sample input shape."""
+def make_layer(spec, shape: tuple[int, ...], cfg, ctx: BuildContext, *, bias: bool = True):
+    """One layer from its spec, given the per-sample input shape; `bias=False` for a conv/linear layer right
+    before a batchnorm (whose beta makes a bias redundant)."""
     image = len(shape) == 3
     if spec.type == "conv":
         if not image:
             raise ValueError("a conv layer needs feature maps (C, H, W), not a flat vector")
         init = spec.init or cfg.init
         return Conv2d(shape[0], spec.out_channels, spec.kernel, stride=spec.stride, padding=spec.padding,
-                      rng=ctx.init_rng, init=init.scheme, init_mode=init.mode, init_scale=init.scale,
-                      dtype=ctx.dtype)
+                      rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode, init_scale=init.scale,
+                      bias=bias, dtype=ctx.dtype)
     if spec.type in ("maxpool", "avgpool"):
         if not image:
             raise ValueError("pooling needs feature maps (C, H, W), not a flat vector")
@@ -150,6 +152,6 @@ def make_layer(spec, shape: tuple[int, ...], cfg, ctx: BuildContext):
     if spec.type == "linear":
         if image:
             raise ValueError("a linear layer needs a flat vector; add {type: flatten} before it")
-        return linear_layer(ctx, shape[0], spec.units, spec.init or cfg.init)
+        return linear_layer(ctx, shape[0], spec.units, spec.init or cfg.init, bias=bias)
     n = shape[0]
     return activation_layer(spec.type, spec, ctx, n)

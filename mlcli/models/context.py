@@ -20,18 +20,24 @@ class BuildContext:
     dtype: type = np.float32
     init_rng: np.random.Generator | None = None
     dropout_rng: np.random.Generator | None = None
+    zero_init: bool = False  # rebuilding to load saved weights: zeros cost no random draws and no page touches
 
     @property
     def n_features(self) -> int:
         return int(np.prod(self.input_shape))
 
 
-def linear_layer(ctx: BuildContext, n_in: int, n_out: int, init) -> "Linear":  # noqa: F821
-    """A Linear layer initialized as the config's `init` section says."""
+def init_scheme(ctx: BuildContext, init) -> str:
+    return "zeros" if ctx.zero_init else init.scheme
+
+
+def linear_layer(ctx: BuildContext, n_in: int, n_out: int, init, *, bias: bool = True):
+    """A Linear layer initialized as the config's `init` section says (no bias right before a batchnorm, whose
+    shift makes it redundant: its gradient is exactly zero)."""
     from mlcli.nn.layers import Linear
 
-    return Linear(n_in, n_out, rng=ctx.init_rng, init=init.scheme, init_mode=init.mode, init_scale=init.scale,
-                  dtype=ctx.dtype)
+    return Linear(n_in, n_out, rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode,
+                  init_scale=init.scale, bias=bias, dtype=ctx.dtype)
 
 
 def activation_layer(name: str, options, ctx: BuildContext, n_features: int):

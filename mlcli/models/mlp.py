@@ -1,5 +1,7 @@
 """The multilayer perceptron: per hidden layer Linear -> [BatchNorm1d] -> activation -> [Dropout].
 
+A Linear followed by batchnorm has no bias (batchnorm's beta plays that role; the bias would get zero gradient).
+
 Dropout is inverted dropout with p = probability of dropping; a hidden layer's own `dropout` overrides the model's.
 """
 
@@ -19,7 +21,7 @@ def build_mlp(cfg, ctx: BuildContext, *, loss: str, task: str = "classification"
         units = spec if isinstance(spec, int) else spec.units
         init = cfg.init if isinstance(spec, int) or spec.init is None else spec.init
         dropout = cfg.dropout if isinstance(spec, int) or spec.dropout is None else spec.dropout
-        layers.append(linear_layer(ctx, width, units, init))
+        layers.append(linear_layer(ctx, width, units, init, bias=not cfg.batchnorm))
         if cfg.batchnorm:
             layers.append(BatchNorm1d(units, dtype=ctx.dtype))
         layers.append(activation_layer(cfg.activation, cfg.activation_options, ctx, units))

@@ -99,9 +99,12 @@ def _rebuild(meta: dict):
         if not 1 <= n_outputs <= 1 << 20:
             raise CheckpointError(f"n_outputs {n_outputs} is out of range")
     dtype = np.float64 if config.train.dtype == "float64" else np.float32
-    ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=dtype,
+    ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=dtype, zero_init=True,
                        init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
-    return config, build_model(config, ctx)
+    try:
+        return config, build_model(config, ctx)
+    except MemoryError:
+        raise CheckpointError("its config describes a model too large to build on this machine") from None
 
 
 def expected_arrays(meta: dict) -> dict[str, tuple]:

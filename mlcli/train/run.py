@@ -162,14 +162,17 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
         write_summary(run_dir, summary)
         raise
     last_epoch = history[-1]["epoch"] if history else 0
+    restore = config.train.early_stopping.restore_best if config.train.early_stopping else False
+    final_state = model.state()
+    if restore and best_state is not None:  # Keras' restore_best_weights: the run ends on the best weights
+        model.load_state(best_state)
+        summary["final_weights"] = f"best (epoch {best.best_epoch}, restored)"
     save_model(ckpt / "last.npz", config, model, data, epoch=last_epoch,
                metrics=history[-1] if history else {}, optimizer=optimizer)
     if best_state is None:  # no epoch finished (or none had a finite monitor): last is the best we have
         save_model(ckpt / "best.npz", config, model, data, epoch=last_epoch,
                    metrics=history[-1] if history else {})
-    restore = config.train.early_stopping.restore_best if config.train.early_stopping else False
-    if best_state is not None:
-        final_state = model.state()
+    else:
         model.load_state(best_state)
         summary["test"] = model.evaluate(data.test.x, data.test.y) if data.test.n else {}
         if not restore:

@@ -106,7 +106,9 @@ def fit(model, optimizer, schedule: Callable[[int], float], data, train_cfg, gen
         if regularize:
             record["penalty"] = penalty(params, l1=reg.l1, l2=reg.l2, include_bias=reg.include_bias)
         if data.val.n:
-            record.update({f"val_{k}": v for k, v in model.evaluate(data.val.x, data.val.y).items()})
+            with np.errstate(over="ignore", invalid="ignore"):
+                val = model.evaluate(data.val.x, data.val.y)
+            record.update({f"val_{k}": v for k, v in val.items()})
             _check_finite(record["val_loss"], epoch, steps, last_finite, what="validation loss")
         record["lr"] = float(optimizer.lr)
         record["seconds"] = time.perf_counter() - started

@@ -1,0 +1,109 @@
+"""The architecture rules of DESIGN.md, checked on the source: who may import what (parsed with ast, so imports
+inside functions count too), the model registry against the schema, and every shipped config against the schema.
+
+    only mlcli/cli imports typer and rich;  only mlcli/config imports pydantic and yaml;
+    mlcli/nn and mlcli/optim import only numpy, the standard library, mlcli.nn and mlcli.optim.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+from conftest import CONFIGS, REPO
+
+from mlcli.config.load import load_config
+from mlcli.config.schema import ModelConfig
+from mlcli.models.registry import MODEL_BUILDERS
+
+PACKAGE = REPO / "mlcli"
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+ONLY_IN = {"typer": "cli", "rich": "cli", "pydantic": "config", "yaml": "config"}
+CORE = ("nn", "optim")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, absolute (relative imports resolved against its package)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                found.add(".".join(base + ([node.module] if node.module else [])))
+            else:
+                found.add(node.module)
+    return found
+
+
+def subpackage(path: Path) -> str:
+    """`cli` for mlcli/cli/app.py, `` for mlcli/errors.py."""
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def test_sources_are_found_and_imports_are_parsed():
+    assert len(SOURCES) > 30
+    app = imported_modules(PACKAGE / "cli" / "app.py")
+    assert "typer" in app and "mlcli.errors" in app
+
+
+@pytest.mark.parametrize("library", sorted(ONLY_IN))
+def test_ui_and_config_libraries_are_imported_only_by_their_layer(library):
+    allowed = ONLY_IN[library]
+    offenders = sorted(
+        str(p.relative_to(REPO)) for p in SOURCES
+        if subpackage(p) != allowed and any(m == library or m.startswith(library + ".") for m in imported_modules(p))
+    )
+    assert offenders == [], f"{library} may only be imported under mlcli/{allowed}/"
+
+
+@pytest.mark.parametrize("core", CORE)
+def test_numpy_core_imports_only_numpy_stdlib_and_itself(core):
+    stdlib = set(sys.stdlib_module_names)
+    allowed_own = tuple(f"mlcli.{c}" for c in CORE)
+    offenders = {}
+    for path in (p for p in SOURCES if subpackage(p) == core):
+        bad = sorted(
+            m for m in imported_modules(path)
+            if m.split(".")[0] not in stdlib and m.split(".")[0] != "numpy"
+            and not (m in allowed_own or m.startswith(tuple(a + "." for a in allowed_own)))
+        )
+        if bad:
+            offenders[str(path.relative_to(REPO))] = bad
+    assert offenders == {}
+
+
+def test_every_module_has_a_docstring():
+    missing = [str(p.relative_to(REPO)) for p in SOURCES if not ast.get_docstring(ast.parse(p.read_text()))]
+    assert missing == []
+
+
+def schema_model_types() -> set[str]:
+    union = typing.get_args(ModelConfig)[0]
+    return {tag for member in typing.get_args(union)
+            for tag in typing.get_args(member.model_fields["type"].annotation)}
+
+
+def test_model_registry_keys_equal_the_schema_model_types():
+    assert len(schema_model_types()) >= 6
+    assert set(MODEL_BUILDERS) == schema_model_types()
+
+
+@pytest.mark.parametrize("config", sorted(p for p in CONFIGS.rglob("*") if p.is_file()), ids=lambda p: p.name)
+def test_every_file_under_configs_validates(config):
+    cfg = load_config(config)
+    assert cfg.name and cfg.model.type in MODEL_BUILDERS
