@@ -89,7 +89,7 @@ def test_metrics_csv_holds_the_same_rows_as_metrics_jsonl(shared):
     with open(shared["run"] / "metrics.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == len(rows)
-    for row, line in zip(rows, table):
+    for row, line in zip(rows, table, strict=False):
         assert set(line) == set(row)
         for key, value in row.items():
             assert float(line[key]) == pytest.approx(value, rel=1e-12), key

@@ -31,7 +31,7 @@ def cfg_text(model: str, data: str = "{type: digits, as_images: true}", extra: s
 def test_summary_matches_the_course_hand_count():
     """A 32x32x3 input through 100 4x4x3 filters gives 29x29x100 and 4,900 parameters (with biases)."""
     cfg = load_config_text(cfg_text("{type: cnn, layers: [{type: conv, out_channels: 100, kernel: 4}]}"), "c.yaml")
-    rows, totals = summarize_config(cfg, input_shape=(3, 32, 32), n_classes=10)
+    rows, _totals = summarize_config(cfg, input_shape=(3, 32, 32), n_classes=10)
     assert rows[0].output_shape == (100, 29, 29)
     assert rows[0].params == 4900
     assert rows[0].connections == 29 * 29 * 100 * 4 * 4 * 3
@@ -49,7 +49,7 @@ def test_lenet5_has_the_published_parameter_count_on_32x32():
 def test_lenet5_adapts_to_8x8_and_28x28_inputs():
     cfg = load_config_text(cfg_text("{type: lenet5}"), "c.yaml")
     for shape in ((1, 8, 8), (1, 28, 28)):
-        rows, totals = summarize_config(cfg, input_shape=shape, n_classes=10)
+        _rows, totals = summarize_config(cfg, input_shape=shape, n_classes=10)
         assert totals["output_shape"] == (10,)
 
 

@@ -340,7 +340,7 @@ def test_holdout_split_is_stratified_and_a_sorted_partition():
     assert np.bincount(y[train], minlength=4).tolist() == [70, 28, 5, 1]
     again = holdout_split(y, rng=rng())
     other = holdout_split(y, rng=rng(1))
-    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again))
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again, strict=False))
     assert not np.array_equal(test, other[2])
 
 

@@ -69,9 +69,9 @@ def cross_validate(
                 r = results[0]
                 print_json({"folds": r["folds"], "mean": r["mean"], "std": r["std"], "cv_dir": r["cv_dir"]})
             else:
-                print_json({"runs": [{"set": combo, **r} for combo, r in zip(combos, results)]})
+                print_json({"runs": [{"set": combo, **r} for combo, r in zip(combos, results, strict=False)]})
             return
-        for combo, r in zip(combos, results):
+        for combo, r in zip(combos, results, strict=False):
             render(r, " ".join(combo))
         if len(results) > 1:
             render_comparison(combos, results, configs[0])
@@ -99,7 +99,7 @@ def render_comparison(combos: list[list[str]], results: list[dict], cfg) -> None
     table.add_column("setting")
     table.add_column(f"mean {key}", justify="right")
     table.add_column(f"std {key}", justify="right")
-    for i, (combo, r) in enumerate(zip(combos, results)):
+    for i, (combo, r) in enumerate(zip(combos, results, strict=False)):
         mark = " *" if i == best else ""
         table.add_row(" ".join(combo) + mark, fmt(r["mean"].get(key)), fmt(r["std"].get(key)))
     out.print(table)

@@ -30,7 +30,7 @@ class StopFlag:
         self.signum = signum
         sys.stderr.write("\nstopping after the current batch (Ctrl-C again to abort)...\n")
 
-    def __enter__(self) -> "StopFlag":
+    def __enter__(self) -> StopFlag:
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._handle)
         return self

@@ -40,7 +40,8 @@ def summary(
             try:
                 shape = tuple(int(v) for v in input_shape.split(","))
             except ValueError:
-                raise ConfigError(f"--input-shape must be integers separated by commas, got {input_shape!r}")
+                raise ConfigError(
+                    f"--input-shape must be integers separated by commas, got {input_shape!r}") from None
         rows, totals = summarize_config(cfg, input_shape=shape, n_classes=classes,
                                         base_dir=config.resolve().parent)
         if json_:

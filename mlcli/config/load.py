@@ -9,8 +9,8 @@ Every failure is one `ConfigError` line of the form
 from __future__ import annotations
 
 import copy
-import re
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -126,8 +126,8 @@ def data_path(loc: tuple, data: Any) -> tuple:
         if isinstance(cls, tuple):  # a union: this part names the member
             cls = next((m for m in cls if part in _tags(m) or part == m.__name__), None)
             continue
-        if isinstance(part, str) and (part.startswith(("function-", "literal[", "constrained-")) or part in (
-                "int", "float", "str", "bool", "list", "dict")) or (isinstance(cls, type) and part == cls.__name__):
+        if (isinstance(part, str) and (part.startswith(("function-", "literal[", "constrained-")) or part in (
+                "int", "float", "str", "bool", "list", "dict"))) or (isinstance(cls, type) and part == cls.__name__):
             continue
         path.append(part)
         cls = _step(cls, part)

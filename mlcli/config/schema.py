@@ -10,7 +10,7 @@ key sets agree.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,7 +50,7 @@ class DataCommon(Section):
     augment: Augmentation = Augmentation()
 
     @model_validator(mode="after")
-    def _fractions_leave_training_data(self) -> "DataCommon":
+    def _fractions_leave_training_data(self) -> DataCommon:
         if self.test_fraction + self.val_fraction >= 0.9:
             raise ValueError(
                 f"test_fraction + val_fraction must be < 0.9 to leave training data, "
@@ -152,10 +152,8 @@ class Cifar10Data(DataCommon):
 
 
 DataConfig = Annotated[
-    Union[
-        SpiralsData, BlobsData, XorData, CheckerboardData, LinearData, DigitsData, IrisData, WineData,
-        BreastCancerData, DiabetesData, NpzData, CsvData, MnistData, Cifar10Data,
-    ],
+    SpiralsData | BlobsData | XorData | CheckerboardData | LinearData | DigitsData | IrisData | WineData
+    | BreastCancerData | DiabetesData | NpzData | CsvData | MnistData | Cifar10Data,
     Field(discriminator="type"),
 ]
 
@@ -202,7 +200,7 @@ class MlpModel(Section):
     """A multilayer perceptron: Linear -> [BatchNorm] -> activation -> [Dropout] per hidden layer."""
 
     type: Literal["mlp"]
-    hidden: Annotated[list[Union[PositiveInt, HiddenLayer]], Field(min_length=1)] = [128]
+    hidden: Annotated[list[PositiveInt | HiddenLayer], Field(min_length=1)] = [128]
     activation: ActivationName = "relu"
     activation_options: ActivationOptions = ActivationOptions()
     batchnorm: bool = False
@@ -297,7 +295,7 @@ class LinearLayer(Section):
 
 
 CnnLayer = Annotated[
-    Union[ConvLayer, PoolLayer, BatchNormLayer, ActivationLayer, DropoutLayer, FlattenLayer, LinearLayer],
+    ConvLayer | PoolLayer | BatchNormLayer | ActivationLayer | DropoutLayer | FlattenLayer | LinearLayer,
     Field(discriminator="type"),
 ]
 
@@ -343,8 +341,8 @@ class AlexNetModel(Section):
 
 
 ModelConfig = Annotated[
-    Union[SoftmaxModel, MlpModel, AutoencoderModel, LinearRegressionModel, KnnModel, GaussianModel, CnnModel,
-          LeNet5Model, VggModel, AlexNetModel],
+    SoftmaxModel | MlpModel | AutoencoderModel | LinearRegressionModel | KnnModel | GaussianModel | CnnModel
+    | LeNet5Model | VggModel | AlexNetModel,
     Field(discriminator="type"),
 ]
 
@@ -376,7 +374,7 @@ class MseLoss(Section):
 
 
 LossConfig = Annotated[
-    Union[SoftmaxCrossEntropyLoss, SigmoidBceLoss, MseLoss], Field(discriminator="type")
+    SoftmaxCrossEntropyLoss | SigmoidBceLoss | MseLoss, Field(discriminator="type")
 ]
 
 # ---------------------------------------------------------------------------------------------------- train
@@ -425,9 +423,7 @@ class NewtonOptimizer(Section):
 
 
 OptimizerConfig = Annotated[
-    Union[
-        SgdOptimizer, MomentumOptimizer, AdagradOptimizer, RmspropOptimizer, AdamOptimizer, NewtonOptimizer
-    ],
+    SgdOptimizer | MomentumOptimizer | AdagradOptimizer | RmspropOptimizer | AdamOptimizer | NewtonOptimizer,
     Field(discriminator="type"),
 ]
 
@@ -464,7 +460,7 @@ class CosineRestartsSchedule(ScheduleCommon):
 
 
 ScheduleConfig = Annotated[
-    Union[ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, CosineRestartsSchedule],
+    ConstantSchedule | StepSchedule | ExponentialSchedule | CosineSchedule | CosineRestartsSchedule,
     Field(discriminator="type"),
 ]
 
@@ -496,7 +492,7 @@ class EarlyStopping(Section):
 
 class TrainConfig(Section):
     epochs: PositiveInt = 20
-    batch_size: Union[PositiveInt, Literal["full"]] = 64
+    batch_size: PositiveInt | Literal["full"] = 64
     optimizer: OptimizerConfig = SgdOptimizer(type="sgd")
     schedule: ScheduleConfig = ConstantSchedule(type="constant")
     regularization: Regularization = Regularization()
@@ -529,7 +525,7 @@ class Config(Section):
     cv: CvConfig = CvConfig()
 
     @model_validator(mode="after")
-    def _sections_agree(self) -> "Config":
+    def _sections_agree(self) -> Config:
         model_type = self.model.type
         task = data_task(self.data)
         if self.is_fitted_in_closed_form():

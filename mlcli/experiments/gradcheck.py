@@ -18,7 +18,7 @@ from mlcli.train.run import setup
 
 
 def check_config(cfg, *, batch: int = 8, base_dir: Path | None = None) -> dict[str, tuple[tuple, float]]:
-    gens, data, model = setup(cfg, base_dir)
+    _gens, data, model = setup(cfg, base_dir)
     if not model.is_network:
         raise ConfigError(f"model.type {cfg.model.type} has no gradients to check (it is fitted in closed form)")
     n = min(batch, data.train.n)

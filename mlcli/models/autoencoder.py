@@ -6,6 +6,8 @@ the reconstruction (and on the code only when `code_activation`). Trained with M
 
 from __future__ import annotations
 
+import itertools
+
 from mlcli.models.context import BuildContext, activation_layer, linear_layer
 from mlcli.models.network import NetworkModel
 from mlcli.nn.layers import Flatten
@@ -15,13 +17,13 @@ from mlcli.nn.network import Sequential
 def build_autoencoder(cfg, ctx: BuildContext) -> NetworkModel:
     sizes = [ctx.n_features, *cfg.encoder]
     layers = [Flatten()]
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(linear_layer(ctx, n_in, n_out, cfg.init))
         if i < len(sizes) - 2 or cfg.code_activation:
             layers.append(activation_layer(cfg.activation, cfg.activation_options, ctx, n_out))
     code_layer = len(layers)
     back = sizes[::-1]
-    for i, (n_in, n_out) in enumerate(zip(back[:-1], back[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(back)):
         layers.append(linear_layer(ctx, n_in, n_out, cfg.init))
         if i < len(back) - 2:
             layers.append(activation_layer(cfg.activation, cfg.activation_options, ctx, n_out))

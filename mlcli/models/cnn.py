@@ -11,7 +11,13 @@ the trainer see exactly what a hand-written `cnn` config would give.
 from __future__ import annotations
 
 from mlcli.config.schema import (
-    ActivationLayer, BatchNormLayer, ConvLayer, DropoutLayer, FlattenLayer, LinearLayer, PoolLayer,
+    ActivationLayer,
+    BatchNormLayer,
+    ConvLayer,
+    DropoutLayer,
+    FlattenLayer,
+    LinearLayer,
+    PoolLayer,
 )
 from mlcli.errors import ConfigError
 from mlcli.models.context import BuildContext, activation_layer, init_scheme, linear_layer
@@ -41,7 +47,7 @@ def lenet5_specs(cfg, input_shape: tuple[int, ...]) -> list:
         specs += [ConvLayer(type="conv", out_channels=120, kernel=h3), act, FlattenLayer(type="flatten")]
     else:
         specs += [FlattenLayer(type="flatten"), LinearLayer(type="linear", units=120), act]
-    return specs + [LinearLayer(type="linear", units=84), act]
+    return [*specs, LinearLayer(type="linear", units=84), act]
 
 
 def vgg_specs(cfg, input_shape: tuple[int, ...]) -> list:

@@ -94,10 +94,8 @@ def _rebuild(meta: dict):
     if not shape or any(d < 1 for d in shape) or int(np.prod(shape)) > 1 << 26:
         raise CheckpointError(f"input_shape {shape} is not a valid sample shape")
     n_outputs = int(meta["n_outputs"])
-    if config.model.type not in ("knn", "gaussian") and not (
-            config.model.type == "linear_regression" and config.model.solver == "closed_form"):
-        if not 1 <= n_outputs <= 1 << 20:
-            raise CheckpointError(f"n_outputs {n_outputs} is out of range")
+    if not config.is_fitted_in_closed_form() and not 1 <= n_outputs <= 1 << 20:
+        raise CheckpointError(f"n_outputs {n_outputs} is out of range")
     dtype = np.float64 if config.train.dtype == "float64" else np.float32
     ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=dtype, zero_init=True,
                        init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
@@ -109,7 +107,7 @@ def _rebuild(meta: dict):
 
 def expected_arrays(meta: dict) -> dict[str, tuple]:
     """Every array the checkpoint must hold, name -> (dtype, shape), derived from meta's config."""
-    config, model = _rebuild(meta)
+    _config, model = _rebuild(meta)
     n_features = int(np.prod(meta["input_shape"]))
     if model.is_network:
         specs = {f"model.{k}": v for k, v in model.state_specs().items()}

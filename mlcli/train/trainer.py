@@ -85,7 +85,8 @@ def fit(model, optimizer, schedule: Callable[[int], float], data, train_cfg, gen
                 xb, yb = x[idx], y[idx]
                 if augment is not None:
                     xb = augment(xb, gens.augment)
-                with np.errstate(over="ignore", invalid="ignore"):  # a diverging loss is reported by _check_finite, not by warnings
+                # a diverging loss is reported by _check_finite, not by numpy warnings
+                with np.errstate(over="ignore", invalid="ignore"):
                     loss, out = model.train_batch(xb, yb)
                 _check_finite(loss, epoch, step + 1, last_finite)
                 last_finite = loss
