@@ -106,6 +106,11 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
     hooks = hooks or Hooks()
     started = time.time()
     gens, data, model = setup(config, base_dir, data)
+    fit_seconds = None
+    if not model.is_network:  # fit before creating the run directory: a failing fit leaves nothing behind
+        t0 = time.perf_counter()
+        model.fit(data.train.x, data.train.y)
+        fit_seconds = time.perf_counter() - t0
     optimizer = make_optimizer(config) if model.is_network else None
     if getattr(optimizer, "is_newton", False):
         from mlcli.optim.newton import check_hessian_memory
@@ -127,7 +132,7 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
                "task": model.task, "n_train": data.train.n, "n_val": data.val.n, "n_test": data.test.n,
                "versions": versions()}
     if not model.is_network:
-        return _fit_classical(config, model, data, run_dir, writer, summary, started, hooks)
+        return _record_classical(config, model, data, run_dir, writer, summary, started, hooks, fit_seconds)
 
     monitor = config.train.early_stopping.monitor if config.train.early_stopping else "val_loss"
     if data.val.n == 0 and monitor.startswith("val_"):
@@ -189,10 +194,8 @@ def _outcome(history: list[dict], best: BestTracker, status: str, started: float
             "seconds": time.time() - started}
 
 
-def _fit_classical(config, model, data, run_dir, writer, summary, started, hooks) -> RunResult:
-    t0 = time.perf_counter()
-    model.fit(data.train.x, data.train.y)
-    fit_seconds = time.perf_counter() - t0
+def _record_classical(config, model, data, run_dir, writer, summary, started, hooks, fit_seconds) -> RunResult:
+    """Metrics, checkpoints and summary of a fitted classical model (one "epoch")."""
     record = {"epoch": 1}
     record.update({f"train_{k}": v for k, v in model.evaluate(data.train.x, data.train.y).items()})
     if data.val.n:
