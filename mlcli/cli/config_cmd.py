@@ -27,10 +27,14 @@ def show(config: Path = ConfigArg, set_: list[str] = typer.Option([], "--set", h
 
 @app.command("validate", no_args_is_help=True)
 def validate(config: Path = ConfigArg, set_: list[str] = typer.Option([], "--set", help=SET_HELP)) -> None:
-    """Check a config without running it; exit 0 when valid, 2 with the first problem otherwise.
-    Example: mlcli config validate configs/mlp.yaml"""
+    """Check a config without running it: the schema, then the network's layer shapes on the data's sample
+    shape; exit 0 when valid, 2 with the first problem otherwise. Example: mlcli config validate configs/mlp.yaml"""
     with guarded():
         cfg = load(config, set_)
+        if not cfg.is_fitted_in_closed_form():
+            from mlcli.experiments.summary import summarize_config
+
+            summarize_config(cfg, base_dir=config.resolve().parent)
         out.print(f"{config}: valid ({cfg.model.type} on {cfg.data.type}, seed {cfg.seed})")
 
 
