@@ -175,3 +175,13 @@ def test_cnn_trains_on_cifar10_binary_batches_with_flips(tmp_path):
     assert result.exit_code == 0, result.stderr
     summary = json.loads(next((tmp_path / "runs").glob("*/summary.json")).read_text())
     assert summary["n_train"] == 50 and summary["n_test"] == 10
+
+
+def test_zfnet_reproduces_published_shapes_and_parameters():
+    cfg = load_config_text(cfg_text("{type: zfnet}", data="{type: npz, path: x.npz}"), "c.yaml")
+    rows, totals = summarize_config(cfg, input_shape=(3, 224, 224), n_classes=1000)
+    convs = [r.output_shape for r in rows if r.name == "conv"]
+    pools = [r.output_shape for r in rows if r.name == "maxpool"]
+    assert convs == [(96, 110, 110), (256, 26, 26), (384, 13, 13), (384, 13, 13), (256, 13, 13)]
+    assert pools == [(96, 55, 55), (256, 13, 13), (256, 6, 6)]
+    assert totals["params"] == 62_357_608

@@ -268,3 +268,108 @@ def test_extra_repr_names_hyperparameters(rng):
         "in=3, out=8, kernel=(3, 5), stride=2, padding=1, bias=True"
     assert MaxPool2d(3, 2).extra_repr() == "kernel=3, stride=2"
     assert BatchNorm2d(4).output_shape((4, 5, 5)) == (4, 5, 5)
+
+
+# ------------------------------------------------------------------------------ rounding: floor conv, ceil pool
+def clipped_pool_reference(x: np.ndarray, kernel: int, stride: int, out: tuple[int, int], how) -> np.ndarray:
+    """Loop reference of ceil-mode pooling: `how` (max or mean) over the part of each window inside x."""
+    N, C = x.shape[:2]
+    return np.array([[[[how(x[n, c, i * stride:i * stride + kernel, j * stride:j * stride + kernel])
+                        for j in range(out[1])] for i in range(out[0])] for c in range(C)] for n in range(N)])
+
+
+def test_output_size_rounding_modes_match_pytorch_formulas():
+    assert conv_output_size(224, 7, 2, 1, rounding="floor") == 110  # ZFNet conv1: (224 + 2 - 7) / 2 + 1 = 110.5
+    assert conv_output_size(110, 3, 2, 0, rounding="ceil") == 55  # ZFNet pool1: ceil(107 / 2) + 1
+    assert conv_output_size(110, 3, 2, 0, rounding="floor") == 54
+    assert conv_output_size(9, 3, 2, 0, rounding="ceil") == 4  # whole: every mode agrees
+    assert conv_output_size(5, 1, 3, 0, rounding="ceil") == 2  # a 3rd window would start at 6, past the input
+    with pytest.raises(ValueError, match=r"^conv: \(224 \+ 2\*1 - 7\) / 2 \+ 1 = 110\.50 is not a whole number$"):
+        conv_output_size(224, 7, 2, 1)
+    with pytest.raises(ValueError, match="rounding must be one of exact, floor, ceil, got 'round'"):
+        conv_output_size(8, 3, 1, 0, rounding="round")
+
+
+def test_conv_floor_rounding_shape_values_and_unused_pixels_get_zero_gradient(rng):
+    conv = Conv2d(3, 96, 7, stride=2, padding=1, rng=rng, rounding="floor")
+    assert conv.output_shape((3, 224, 224)) == (96, 110, 110)
+    assert conv.extra_repr().endswith("padding=1, bias=True, rounding=floor")
+    with pytest.raises(ValueError, match="not a whole number"):
+        Conv2d(3, 96, 7, stride=2, padding=1, rng=rng).output_shape((3, 224, 224))
+    with pytest.raises(ValueError, match="rounding must be 'exact' or 'floor', got 'ceil'"):
+        Conv2d(3, 4, 3, rng=rng, rounding="ceil")
+    x = rng.standard_normal((2, 2, 6, 7))
+    W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    y, cache = conv_forward(x, W, b, 2, 0, rounding="floor")  # (6 - 3) / 2 + 1 = 2.5 -> 2 rows, 3 cols
+    assert y.shape == (2, 3, 2, 3)
+    assert rel_error(y, conv_reference(x, W, b, 2, 0)) < 1e-12
+    dx, _, _ = conv_backward(np.ones_like(y), cache)
+    assert dx.shape == x.shape
+    assert np.all(dx[:, :, 5, :] == 0) and np.all(dx[:, :, :5, :] != 0)  # row 5 is in no window
+
+
+@pytest.mark.parametrize(("shape", "kernel", "stride", "pad"),
+                         [((2, 2, 8, 7), 3, 2, 1), ((1, 2, 7, 6), (3, 2), 3, 0), ((1, 1, 9, 9), 4, 2, 2)])
+def test_conv_floor_gradients_match_numerical(rng, shape, kernel, stride, pad):
+    conv = Conv2d(shape[1], 3, kernel, stride=stride, padding=pad, rng=rng, dtype=np.float64, rounding="floor")
+    conv.params["b"][:] = rng.standard_normal(3)
+    errors = check_layer(conv, rng.standard_normal(shape), rng)
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize(("shape", "kernel", "pad"), [((2, 3, 6, 5), 3, 1), ((1, 2, 6, 7), 5, 2)])
+def test_conv_same_padding_gradients_match_numerical(rng, shape, kernel, pad):
+    # stride 1 with H' = H takes the flattened-plane col2im
+    conv = Conv2d(shape[1], 4, kernel, padding=pad, rng=rng, dtype=np.float64)
+    conv.params["b"][:] = rng.standard_normal(4)
+    errors = check_layer(conv, rng.standard_normal(shape), rng)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_conv_reuses_buffers_without_aliasing_results(rng):
+    conv = Conv2d(2, 3, 3, padding=1, rng=rng, dtype=np.float64)
+    W, b = conv.params["W"], conv.params["b"]
+    a, c = rng.standard_normal((4, 2, 5, 5)), rng.standard_normal((2, 2, 5, 5))
+    ya = conv.forward(a, True)
+    dxa = conv.backward(np.ones_like(ya))
+    ya_copy, dxa_copy = ya.copy(), dxa.copy()
+    yc = conv.forward(c, True)  # smaller batch: the same buffers, a different shape
+    dxc = conv.backward(np.ones_like(yc))
+    np.testing.assert_array_equal(ya, ya_copy)
+    np.testing.assert_array_equal(dxa, dxa_copy)
+    assert rel_error(yc, conv_reference(c, W, b, 1, 1)) < 1e-12
+    _, cache = conv_forward(c, W, b, 1, 1)
+    assert rel_error(dxc, conv_backward(np.ones_like(yc), cache)[0]) < 1e-12
+
+
+def test_maxpool_ceil_mode_values_shape_and_gradient(rng):
+    x = rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 10.0
+    pool = MaxPool2d(3, 2, ceil_mode=True)
+    assert pool.output_shape((3, 7, 6)) == (3, 3, 3)  # (7 - 3) / 2 + 1 = 3; ceil(3 / 2) + 1 = 3
+    assert MaxPool2d(3, 2, ceil_mode=True).output_shape((96, 110, 110)) == (96, 55, 55)
+    assert pool.extra_repr() == "kernel=3, stride=2, ceil_mode=True"
+    y = pool.forward(x, True)
+    np.testing.assert_array_equal(y, clipped_pool_reference(x, 3, 2, (3, 3), np.max))
+    assert check_layer(pool, x, rng)["x"] < 1e-6
+    tiled = MaxPool2d(2, ceil_mode=True)  # 5 -> 3 with a last window of one row/column
+    x5 = rng.permutation(25).reshape(1, 1, 5, 5) - 30.0  # all negative: a -inf pad must not win, 0 would
+    y5 = tiled.forward(x5, True)
+    np.testing.assert_array_equal(y5, clipped_pool_reference(x5, 2, 2, (3, 3), np.max))
+    assert y5[0, 0, 2, 2] == x5[0, 0, 4, 4]
+    assert check_layer(tiled, x5.astype(float), rng)["x"] < 1e-6
+
+
+def test_avgpool_ceil_mode_divides_by_cells_inside(rng):
+    x = rng.standard_normal((2, 2, 5, 7))
+    pool = AvgPool2d(2, ceil_mode=True)
+    y = pool.forward(x, True)
+    assert y.shape == (2, 2, 3, 4)
+    assert rel_error(y, clipped_pool_reference(x, 2, 2, (3, 4), np.mean)) < 1e-12
+    assert y[0, 0, 2, 3] == x[0, 0, 4, 6]  # a corner window of one cell is that cell
+    assert check_layer(pool, x, rng)["x"] < 1e-6
+    overlap = AvgPool2d(3, 2, ceil_mode=True)
+    x2 = rng.standard_normal((1, 2, 6, 8))
+    assert rel_error(overlap.forward(x2), clipped_pool_reference(x2, 3, 2, (3, 4), np.mean)) < 1e-12
+    assert check_layer(overlap, x2, rng)["x"] < 1e-6
+    with pytest.raises(ValueError, match="ceil_mode must be True or False, got 'yes'"):
+        AvgPool2d(2, ceil_mode="yes")

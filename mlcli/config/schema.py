@@ -255,15 +255,18 @@ class ConvLayer(Section):
     kernel: PositiveInt = 3
     stride: PositiveInt = 1
     padding: Annotated[int, Field(ge=0)] = 0
+    rounding: Literal["exact", "floor"] = "exact"
     init: InitConfig | None = None
 
 
 class PoolLayer(Section):
-    """Max or average pooling over `kernel` x `kernel` windows (stride defaults to the window)."""
+    """Max or average pooling over `kernel` x `kernel` windows (stride defaults to the window); `ceil_mode`
+    lets the last window run off the edge (PyTorch's ceil_mode), for architectures published that way."""
 
     type: Literal["maxpool", "avgpool"]
     kernel: PositiveInt = 2
     stride: PositiveInt | None = None
+    ceil_mode: bool = False
 
 
 class BatchNormLayer(Section):
@@ -332,6 +335,14 @@ class VggModel(Section):
     init: InitConfig = InitConfig()
 
 
+class ZfNetModel(Section):
+    """ZFNet (Zeiler and Fergus 2013) for 3x224x224 inputs."""
+
+    type: Literal["zfnet"]
+    dropout: Probability = 0.5
+    init: InitConfig = InitConfig()
+
+
 class AlexNetModel(Section):
     """AlexNet (Krizhevsky et al. 2012, single-tower) for 3x227x227 inputs."""
 
@@ -342,11 +353,11 @@ class AlexNetModel(Section):
 
 ModelConfig = Annotated[
     SoftmaxModel | MlpModel | AutoencoderModel | LinearRegressionModel | KnnModel | GaussianModel | CnnModel
-    | LeNet5Model | VggModel | AlexNetModel,
+    | LeNet5Model | VggModel | AlexNetModel | ZfNetModel,
     Field(discriminator="type"),
 ]
 
-CNN_MODEL_TYPES = ("cnn", "lenet5", "vgg", "alexnet")
+CNN_MODEL_TYPES = ("cnn", "lenet5", "vgg", "alexnet", "zfnet")
 
 NETWORK_MODEL_TYPES = ("softmax", "mlp", "autoencoder", "linear_regression")
 CLASSICAL_MODEL_TYPES = ("knn", "gaussian")

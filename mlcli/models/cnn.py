@@ -4,7 +4,7 @@ Every layer's output shape is computed while building, so an impossible stack is
 index, its input shape and why (`model.layers.3 (maxpool): input (16, 3, 3): maxpool: (3 + 2*0 - 2) / 2 + 1 =
 1.50 is not a whole number`). A final Linear to the classes is appended, after a Flatten when needed.
 
-Named architectures (`lenet5`, `vgg`, `alexnet`) expand to the same layer specs, so `mlcli summary` and
+Named architectures (`lenet5`, `vgg`, `alexnet`, `zfnet`) expand to the same layer specs, so `mlcli summary` and
 the trainer see exactly what a hand-written `cnn` config would give.
 """
 
@@ -90,7 +90,22 @@ def alexnet_specs(cfg, input_shape: tuple[int, ...]) -> list:
                                ConvLayer(type="conv", out_channels=256, kernel=5, padding=2), relu, pool])
 
 
-NAMED = {"lenet5": lenet5_specs, "vgg": vgg_specs, "alexnet": alexnet_specs}
+def zfnet_specs(cfg, input_shape: tuple[int, ...]) -> list:
+    """224x224x3 -> conv 96@7x7/2 p1 -> 110 -> pool 3/2 -> 55 -> conv 256@5x5/2 -> 26 -> pool 3/2 -> 13 -> conv
+    384, 384, 256 @3x3 p1 -> pool 3/2 -> 6x6x256 -> fc 4096 -> fc 4096 -> classes (Zeiler & Fergus 2013).
+
+    The published sizes are not exact divisions (224 -> 110 -> 55 and 26 -> 13), so, as in the Caffe models that
+    produced them, conv1 floors its output size and the first two pools use ceil mode.
+    """
+    relu = ActivationLayer(type="relu")
+    return _alexnet_like(cfg, [
+        ConvLayer(type="conv", out_channels=96, kernel=7, stride=2, padding=1, rounding="floor"), relu,
+        PoolLayer(type="maxpool", kernel=3, stride=2, ceil_mode=True),
+        ConvLayer(type="conv", out_channels=256, kernel=5, stride=2), relu,
+        PoolLayer(type="maxpool", kernel=3, stride=2, ceil_mode=True)])
+
+
+NAMED = {"lenet5": lenet5_specs, "vgg": vgg_specs, "alexnet": alexnet_specs, "zfnet": zfnet_specs}
 
 
 def layer_specs(cfg, input_shape: tuple[int, ...]) -> list:
@@ -106,8 +121,9 @@ def build_cnn(cfg, ctx: BuildContext, *, loss: str, label_smoothing: float = 0.0
     if len(shape) != 3:
         raise ConfigError(f"model.type {cfg.type} needs images (C, H, W); the data has samples of shape {shape} "
                           f"(for digits set data.as_images: true)")
-    if cfg.type == "alexnet" and shape != (3, 227, 227):
-        raise ConfigError(f"model.type alexnet is defined for inputs (3, 227, 227); the data has {shape}")
+    expected = {"alexnet": (3, 227, 227), "zfnet": (3, 224, 224)}.get(cfg.type)
+    if expected is not None and shape != expected:
+        raise ConfigError(f"model.type {cfg.type} is defined for inputs {expected}; the data has {shape}")
     specs = layer_specs(cfg, shape)
     layers = []
     where = "model.layers" if cfg.type == "cnn" else f"model ({cfg.type})"
@@ -141,14 +157,15 @@ def make_layer(spec, shape: tuple[int, ...], cfg, ctx: BuildContext, *, bias: bo
         if not image:
             raise ValueError("a conv layer needs feature maps (C, H, W), not a flat vector")
         init = spec.init or cfg.init
+        rounding = {} if spec.rounding == "exact" else {"rounding": spec.rounding}
         return Conv2d(shape[0], spec.out_channels, spec.kernel, stride=spec.stride, padding=spec.padding,
-                      rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode, init_scale=init.scale,
+                      **rounding, rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode, init_scale=init.scale,
                       bias=bias, dtype=ctx.dtype)
     if spec.type in ("maxpool", "avgpool"):
         if not image:
             raise ValueError("pooling needs feature maps (C, H, W), not a flat vector")
         cls = MaxPool2d if spec.type == "maxpool" else AvgPool2d
-        return cls(spec.kernel, spec.stride)
+        return cls(spec.kernel, spec.stride, **({"ceil_mode": True} if spec.ceil_mode else {}))
     if spec.type == "batchnorm":
         return BatchNorm2d(shape[0], dtype=ctx.dtype) if image else BatchNorm1d(shape[0], dtype=ctx.dtype)
     if spec.type == "dropout":

@@ -50,6 +50,7 @@ MODEL_BUILDERS = {
     "lenet5": _classifier(build_cnn),
     "vgg": _classifier(build_cnn),
     "alexnet": _classifier(build_cnn),
+    "zfnet": _classifier(build_cnn),
 }
 
 

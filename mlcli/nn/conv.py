@@ -5,15 +5,20 @@ thin `Layer` class over it (`Conv2d`, `MaxPool2d`, `AvgPool2d`; `BatchNorm2d` re
 `mlcli.nn.functional`'s batchnorm pair on the (N*H*W, C) view of its input). Shapes, for a batch of N images:
 
     x: (N, C, H, W)    W: (F, C, KH, KW)    b: (F,)    y: (N, F, H', W')
-    H' = 1 + (H + 2*pad - KH) / stride      W' = 1 + (W + 2*pad - KW) / stride
+    exact (default):   H' = 1 + (H + 2*pad - KH) / stride, rejected unless whole (the course's rule)
+    floor (PyTorch's conv):        H' = 1 + floor((H + 2*pad - KH) / stride), the last rows/cols that do not fit
+                                   a window are ignored (their gradient is 0)
+    ceil (PyTorch's ceil_mode pooling): H' = 1 + ceil((H - K) / stride), minus 1 if the last window would start
+                                   past the input; windows may run off the bottom/right edge
 
-As in the course (and unlike PyTorch, which floors), a geometry whose division is not exact is rejected by
-`conv_output_size` rather than silently dropping the last rows and columns.
-
-Speed: the convolution pads once, takes im2col as a strided view of the padded input, copies it once into a
-contiguous `(C*KH*KW, N*H'*W')` matrix and does one GEMM. Its backward gets dW and db by GEMM and dx by a GEMM to the
-column gradient followed by col2im, which adds the KH*KW column slices into a padded buffer (no `np.add.at`).
-Pooling with stride equal to the window and divisible sizes is a reshape; overlapping windows use strided slices.
+Speed: the convolution copies the padded input into a persistent zero-bordered buffer, takes im2col as a strided
+view of it, copies that once into contiguous columns laid out per sample, `(N, C*KH*KW, H'*W')`, and does one
+batched GEMM `W2 @ cols -> (N, F, H'*W')`, which is already NCHW (no transpose of the output). Its backward gets db
+by a sum, dW by the same batched GEMM against the columns summed over the batch, and dx by a GEMM to the column
+gradient (written over the columns, which are dead by then) followed by col2im: for each of the KH*KW kernel
+offsets one strided slice add into dx, clipped to the input (no padded buffer, no `np.add.at`). The `Conv2d` layer
+keeps these work buffers between batches (`Workspace`): no allocation or page faults per batch, a flat memory
+profile. Pooling works on separable stages (see below); 2x2 windows use a two-way compare.
 """
 
 from __future__ import annotations
@@ -25,14 +30,21 @@ from mlcli.nn import functional
 from mlcli.nn.base import Layer
 from mlcli.nn.init import fans, init_weight
 
+ROUNDINGS = ("exact", "floor", "ceil")
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, what: str = "conv") -> int:
-    """Output length along one spatial axis: `1 + (size + 2*padding - kernel) / stride`.
 
-    Raises ValueError, naming the formula's values, when the kernel does not fit the padded input or when the
-    division is not exact (e.g. a 7-wide input, 3-wide kernel, stride 3: `(7 + 2*0 - 3) / 3 + 1 = 2.33`).
-    `what` ("conv", "maxpool", "avgpool") prefixes the message.
+def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, what: str = "conv",
+                     rounding: str = "exact") -> int:
+    """Output length along one spatial axis, `1 + (size + 2*padding - kernel) / stride` rounded by `rounding`.
+
+    "exact": ValueError, naming the formula's values, when the division is not exact (e.g. a 7-wide input, 3-wide
+    kernel, stride 3: `(7 + 2*0 - 3) / 3 + 1 = 2.33`). "floor": `1 + floor(...)` (PyTorch's convolution).
+    "ceil": `1 + ceil(...)`, less one when the last window would start at or past `size + padding` (PyTorch's
+    `ceil_mode`). Always ValueError when the kernel does not fit the padded input. `what` ("conv", "maxpool",
+    "avgpool") prefixes the message.
     """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"{what}: rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
     span = size + 2 * padding - kernel
     formula = f"({size} + 2*{padding} - {kernel}) / {stride} + 1"
     if span < 0:
@@ -40,8 +52,11 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, w
             f"{what}: {formula} = {span / stride + 1:.2f}: the kernel ({kernel}) is larger than the padded input "
             f"({size + 2 * padding})"
         )
-    if span % stride:
+    if rounding == "exact" and span % stride:
         raise ValueError(f"{what}: {formula} = {span / stride + 1:.2f} is not a whole number")
+    if rounding == "ceil":
+        out = -(-span // stride) + 1
+        return out - 1 if (out - 1) * stride >= size + padding else out
     return span // stride + 1
 
 
@@ -59,77 +74,181 @@ def _check_int(value: int, name: str, minimum: int) -> int:
     return int(value)
 
 
+class Workspace:
+    """Named scratch arrays kept between calls, so that batches of the same (or a smaller) size reuse memory.
+
+    `get(name, shape, dtype)` returns a C-contiguous array of `shape` over a flat buffer that grows only when a
+    larger one is asked for; its contents are whatever the last user left. `zero_border` buffers (padded inputs)
+    are zeroed when (re)allocated or reshaped, so that only their interior has to be written.
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[str, np.ndarray] = {}
+        self._shape: dict[str, tuple] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype, *, zeroed: bool = False) -> np.ndarray:
+        """An array of `shape` and `dtype` named `name`; `zeroed=True`: all zeros whenever the shape changed."""
+        size = int(np.prod(shape))
+        flat = self._flat.get(name)
+        if flat is None or flat.dtype != dtype or flat.size < size:
+            flat = self._flat[name] = np.zeros(size, dtype=dtype)
+        elif zeroed and self._shape.get(name) != shape:
+            flat[:size] = 0
+        self._shape[name] = shape
+        return flat[:size].reshape(shape)
+
+    def clear(self) -> None:
+        """Release every buffer."""
+        self._flat.clear()
+        self._shape.clear()
+
+
+def _scratch(work: Workspace | None, name: str, shape: tuple[int, ...], dtype: np.dtype,
+             zeroed: bool = False) -> np.ndarray:
+    """A work buffer from `work`, or a fresh array (zeros when `zeroed`) without one."""
+    if work is None:
+        return np.zeros(shape, dtype=dtype) if zeroed else np.empty(shape, dtype=dtype)
+    return work.get(name, shape, dtype, zeroed=zeroed)
+
+
+def _clip(size: int, out: int, offset: int, stride: int, pad: int) -> tuple[slice, slice] | None:
+    """For kernel offset `offset`, the slices (input, output) of the outputs `i` whose input index
+    `i*stride + offset - pad` lies in [0, size): col2im's scatter clipped to the unpadded input; None if empty."""
+    lo = max(0, -((offset - pad) // stride))
+    hi = min(out - 1, (size - 1 + pad - offset) // stride)
+    if hi < lo:
+        return None
+    start = lo * stride + offset - pad
+    return slice(start, start + stride * (hi - lo) + 1, stride), slice(lo, hi + 1)
+
+
 # --------------------------------------------------------------------------------------------------- convolution
-def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, pad: int = 0
-                 ) -> tuple[np.ndarray, tuple]:
+def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, pad: int = 0, *,
+                 rounding: str = "exact", work: Workspace | None = None) -> tuple[np.ndarray, tuple]:
     """Cross-correlation `y[n, f, i, j] = b[f] + sum_{c,u,v} W[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]`.
 
-    x: (N, C, H, W); W: (F, C, KH, KW); b: (F,) or None; xp is x zero-padded by `pad` on each side.
-    Returns y: (N, F, H', W') and the cache (cols, W, x shape, stride, pad) for `conv_backward`.
+    x: (N, C, H, W); W: (F, C, KH, KW); b: (F,) or None; xp is x zero-padded by `pad` on each side; H', W' by
+    `conv_output_size(..., rounding)`. Returns y: (N, F, H', W') (a new array) and the cache (cols, W, x shape,
+    stride, pad) for `conv_backward`. With `work`, the padded input and the columns live in its buffers (so the
+    cache is only valid until the next call with the same `work`).
     """
     N, C, H, Wd = x.shape
     F, _, KH, KW = W.shape
-    OH = conv_output_size(H, KH, stride, pad)
-    OW = conv_output_size(Wd, KW, stride, pad)
+    OH = conv_output_size(H, KH, stride, pad, rounding=rounding)
+    OW = conv_output_size(Wd, KW, stride, pad, rounding=rounding)
     if pad:
-        xp = np.zeros((N, C, H + 2 * pad, Wd + 2 * pad), dtype=x.dtype)
+        xp = _scratch(work, "xp", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True)
         xp[:, :, pad:pad + H, pad:pad + Wd] = x
     else:
         xp = x
-    win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, OH, OW, KH, KW)
-    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(C * KH * KW, N * OH * OW)
-    y2 = W.reshape(F, -1) @ cols  # (F, N*OH*OW)
-    y = np.empty((N, F, OH, OW), dtype=y2.dtype)
-    y4 = y2.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)
-    if b is None:
-        np.copyto(y, y4)
-    else:
-        np.add(y4, b.reshape(1, F, 1, 1), out=y)
-    return y, (cols, W, x.shape, stride, pad)
+    win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :OH, :OW]
+    cols = _scratch(work, "cols", (N, C, KH, KW, OH, OW), x.dtype)
+    np.copyto(cols, win.transpose(0, 1, 4, 5, 2, 3))  # (N, C, OH, OW, KH, KW) -> (N, C, KH, KW, OH, OW)
+    cols = cols.reshape(N, C * KH * KW, OH * OW)
+    y = np.matmul(W.reshape(F, -1), cols)  # (N, F, OH*OW): NCHW without a transpose
+    if b is not None:
+        y += b.reshape(1, F, 1)
+    return y.reshape(N, F, OH, OW), (cols, W, x.shape, stride, pad)
 
 
-def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True
+def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: Workspace | None = None
                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of `conv_forward`: returns dx: (N, C, H, W), dW: (F, C, KH, KW), db: (F,).
 
-    With dy2 = dy as (F, N*H'*W') and cols as in the forward: `dW = dy2 @ cols.T`, `db = sum(dy2, axis=1)`,
-    `dcols = W.T @ dy2`, and col2im adds dcols for each kernel offset (u, v) into the strided slice of the padded
-    input it was read from, then crops the padding. The cache is consumed: `cols` is released once dW is
-    computed, before the equally large dcols is allocated, which lowers the peak memory of a training step.
-    With `need_dx=False` (a network's first layer in training) dx is not computed and None is returned for it.
+    With dy3 = dy as (N, F, H'*W') and cols (N, C*KH*KW, H'*W') as in the forward: `db = sum_{n,p} dy3[n, :, p]`,
+    `dW = sum_n dy3[n] @ cols[n].T`, `dcols[n] = W2.T @ dy3[n]`, and col2im adds dcols for each kernel offset
+    (u, v) into the strided slice of x it was read from, clipped to x (padding and the rows/cols that a floor
+    rounding ignored get nothing, dx there is 0). dcols is written over cols, which is dead once dW is known: the
+    step needs one column-sized buffer, not two. With `need_dx=False` (a network's first layer in training) dx
+    is not computed and None is returned for it.
     """
     cols, W, (N, C, H, Wd), stride, pad = cache
     del cache
     F, _, KH, KW = W.shape
     OH, OW = dy.shape[2], dy.shape[3]
-    dy2 = dy.transpose(1, 0, 2, 3).reshape(F, N * OH * OW)
-    db = dy2.sum(axis=1)
-    dW = (dy2 @ cols.T).reshape(W.shape)
-    del cols
+    dy3 = dy.reshape(N, F, OH * OW)
+    db = np.einsum("nfp->f", dy3)
+    per_sample = np.matmul(cols, dy3.transpose(0, 2, 1), out=_scratch(work, "dw", (N, cols.shape[1], F), dy.dtype))
+    dW = per_sample.sum(axis=0).T.reshape(W.shape)  # (C*KH*KW, F) summed over the batch, then transposed
     if not need_dx:
         return None, dW, db
-    dcols = (W.reshape(F, -1).T @ dy2).reshape(C, KH, KW, N, OH, OW)
-    dxp = np.zeros((N, C, H + 2 * pad, Wd + 2 * pad), dtype=dcols.dtype)
-    dxp_t = dxp.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view, matching dcols' leading axes
+    dcols = np.matmul(W.reshape(F, -1).T, dy3, out=cols).reshape(N, C, KH, KW, OH, OW)
+    del cols
+    if stride == 1 and (H, Wd) == (OH, OW):
+        return _col2im_same(dcols, pad), dW, db
+    rows = [_clip(H, OH, u, stride, pad) for u in range(KH)]
+    cols_w = [_clip(Wd, OW, v, stride, pad) for v in range(KW)]
+    dx = np.zeros((N, C, H, Wd), dtype=dy.dtype)
     for u in range(KH):
         for v in range(KW):
-            dxp_t[:, :, u:u + stride * OH:stride, v:v + stride * OW:stride] += dcols[:, u, v]
-    dx = dxp[:, :, pad:pad + H, pad:pad + Wd] if pad else dxp
+            if rows[u] is not None and cols_w[v] is not None:
+                (hx, hy), (wx, wy) = rows[u], cols_w[v]
+                dx[:, :, hx, wx] += dcols[:, :, u, v, hy, wy]
     return dx, dW, db
+
+
+def _col2im_same(dcols: np.ndarray, pad: int) -> np.ndarray:
+    """col2im for stride 1 and an output as large as the input ("same" padding): dcols (N, C, KH, KW, H, W) ->
+    dx (N, C, H, W), `dx[n, c, i + u - pad, j + v - pad] += dcols[n, c, u, v, i, j]` where inside.
+
+    On the flattened H*W plane each kernel offset is one shift by `d = (u - pad)*W + (v - pad)`, so each offset is
+    one add over long contiguous runs (instead of H rows of W). The entries whose column `j + v - pad` falls
+    outside [0, W) would wrap into the neighbouring row; they are zeroed in dcols first (dcols is scratch).
+    """
+    N, C, KH, KW, H, W = dcols.shape
+    plane = H * W
+    dx = np.empty((N * C, plane), dtype=dcols.dtype)
+    flat = dcols.reshape(N * C, KH, KW, plane)
+    order = [(pad, pad)] + [(u, v) for u in range(KH) for v in range(KW) if (u, v) != (pad, pad)]
+    for u, v in order:
+        if v < pad:
+            dcols[:, :, u, v, :, :pad - v] = 0
+        elif v > pad:
+            dcols[:, :, u, v, :, W - (v - pad):] = 0
+        d = (u - pad) * W + (v - pad)
+        lo, hi = max(0, -d), min(plane, plane - d)
+        if (u, v) == (pad, pad):
+            np.copyto(dx, flat[:, u, v])
+        elif lo < hi:
+            dx[:, lo + d:hi + d] += flat[:, u, v, lo:hi]
+    return dx.reshape(N, C, H, W)
 
 
 # ------------------------------------------------------------------------------------------------------- pooling
 # Pooling works in two separable stages, along W then along H, so that every NumPy call runs over long runs of
 # memory rather than over k x k windows one by one: max pooling of a window is the max over its rows of the max
 # within each row, and row-major "first maximum" is kept by resolving ties towards the lower index in both stages.
+# Both stages run on the input cut or padded to the extent the windows cover, `(H' - 1)*stride + k` rows (and
+# likewise columns): larger than H only in ceil mode, where the missing cells are -inf (max) or 0 (avg).
 
 
-def _pool_is_tiling(x_shape: tuple[int, ...], kernel: int, stride: int, what: str) -> bool:
-    """Check the pooling geometry (ValueError if H' or W' is not whole); True when the windows tile the input
-    exactly (stride == kernel, H and W divisible), the fast path where a reshape gives the windows."""
-    for size in x_shape[2:]:
-        conv_output_size(size, kernel, stride, 0, what=what)
-    return stride == kernel and x_shape[2] % kernel == 0 and x_shape[3] % kernel == 0
+def _pool_geometry(x_shape: tuple[int, ...], kernel: int, stride: int, ceil_mode: bool, what: str
+                   ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(H', W') and the extent (EH, EW) = ((H' - 1)*stride + k, (W' - 1)*stride + k) the windows cover;
+    ValueError if an exact (not ceil) geometry is not whole."""
+    rounding = "ceil" if ceil_mode else "exact"
+    out = tuple(conv_output_size(size, kernel, stride, 0, what=what, rounding=rounding) for size in x_shape[2:])
+    return out, tuple((o - 1) * stride + kernel for o in out)
+
+
+def _fit(x: np.ndarray, extent: tuple[int, int], fill: float) -> np.ndarray:
+    """x: (N, C, H, W) cut or padded at the bottom/right with `fill` to (N, C, EH, EW); x itself if it fits."""
+    (EH, EW), (H, W) = extent, x.shape[2:]
+    if EH <= H and EW <= W:
+        return x[:, :, :EH, :EW]
+    out = np.full(x.shape[:2] + extent, fill, dtype=x.dtype)
+    out[:, :, :min(H, EH), :min(W, EW)] = x[:, :, :EH, :EW]
+    return out
+
+
+def _unfit(dxe: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of `_fit` for gradients: dxe (N, C, EH, EW) -> dx (N, C, H, W), 0 where no window reached."""
+    if dxe.shape == tuple(x_shape):
+        return dxe
+    dx = np.zeros(x_shape, dtype=dxe.dtype)
+    h, w = min(x_shape[2], dxe.shape[2]), min(x_shape[3], dxe.shape[3])
+    dx[:, :, :h, :w] = dxe[:, :, :h, :w]
+    return dx
 
 
 def _offset_views(a: np.ndarray, axis: int, kernel: int, stride: int, tiling: bool) -> list[np.ndarray]:
@@ -142,13 +261,15 @@ def _offset_views(a: np.ndarray, axis: int, kernel: int, stride: int, tiling: bo
     n = 1 + (a.shape[axis] - kernel) // stride
     lead = (slice(None),) * axis
     if tiling:
-        split = a.reshape(a.shape[:axis] + (n, kernel) + a.shape[axis + 1:])
-        return [split[lead + (slice(None), v)] for v in range(kernel)]
-    return [a[lead + (slice(v, v + stride * (n - 1) + 1, stride),)] for v in range(kernel)]
+        split = a.reshape((*a.shape[:axis], n, kernel, *a.shape[axis + 1:]))
+        return [split[(*lead, slice(None), v)] for v in range(kernel)]
+    return [a[(*lead, slice(v, v + stride * (n - 1) + 1, stride))] for v in range(kernel)]
 
 
 def _max_first(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Elementwise max over same-shape arrays and the index (uint8) of the first array that attains it."""
+    if len(views) == 2:  # 2x2 windows: one compare, one max
+        return np.maximum(views[0], views[1]), np.greater(views[1], views[0]).view(np.uint8)
     best = np.array(views[0], copy=True)
     arg = np.zeros(best.shape, dtype=np.uint8)
     took = np.empty(best.shape, dtype=bool)
@@ -162,6 +283,10 @@ def _max_first(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def _route(grad: np.ndarray, arg: np.ndarray, targets: list[np.ndarray], tiling: bool) -> None:
     """Send `grad` to `targets[arg]` elementwise; assign when the targets tile their buffer, else accumulate."""
+    if tiling and len(targets) == 2:  # arg is 0/1: targets[1] = grad * arg, targets[0] = grad - that (exact)
+        np.multiply(grad, arg, out=targets[1])
+        np.subtract(grad, targets[1], out=targets[0])
+        return
     for v, target in enumerate(targets):
         if tiling:
             np.multiply(grad, arg == v, out=target)
@@ -178,59 +303,77 @@ def _spread(grad: np.ndarray, targets: list[np.ndarray], tiling: bool) -> None:
             target += grad
 
 
-def maxpool_forward(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray, tuple]:
+def maxpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = False
+                    ) -> tuple[np.ndarray, tuple]:
     """`y[n, c, i, j] = max_{u,v < k} x[n, c, i*stride + u, j*stride + v]`; x: (N, C, H, W) -> y: (N, C, H', W').
 
-    Stage 1 takes, in every input row, the max over each window's k columns: rowmax (N, C, H, W') and its column
-    offset col_arg; stage 2 the max of rowmax over each window's k rows: y and the row offset row_arg. Ties go to
-    the first element in row-major order, as in PyTorch, so the backward routes each window's gradient to exactly
-    one input. The cache holds the two uint8 offset arrays, (N, C, H, W') and (N, C, H', W').
+    Stage 1 takes, in every input row, the max over each window's k columns: rowmax (N, C, EH, W') and its
+    column offset col_arg; stage 2 the max of rowmax over each window's k rows: y and the row offset row_arg.
+    Ties go to the first element in row-major order, as in PyTorch, so the backward routes each window's gradient
+    to exactly one input. `ceil_mode`: windows may run off the bottom/right edge, where cells count as -inf. The
+    cache holds the two uint8 offset arrays, (N, C, EH, W') and (N, C, H', W').
     """
-    tiling = _pool_is_tiling(x.shape, kernel, stride, "maxpool")
-    rowmax, col_arg = _max_first(_offset_views(x, 3, kernel, stride, tiling))
+    _, extent = _pool_geometry(x.shape, kernel, stride, ceil_mode, "maxpool")
+    tiling = stride == kernel
+    xe = _fit(x, extent, -np.inf)
+    rowmax, col_arg = _max_first(_offset_views(xe, 3, kernel, stride, tiling))
     y, row_arg = _max_first(_offset_views(rowmax, 2, kernel, stride, tiling))
-    return y, (col_arg, row_arg, x.shape, kernel, stride, tiling)
+    return y, (col_arg, row_arg, x.shape, extent, kernel, stride, tiling)
 
 
 def maxpool_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """dx: (N, C, H, W) is zero except at each window's first argmax, which receives that window's dy (summed
     over the windows that share it when they overlap)."""
-    col_arg, row_arg, x_shape, kernel, stride, tiling = cache
+    col_arg, row_arg, x_shape, extent, kernel, stride, tiling = cache
     alloc = np.empty if tiling else np.zeros
-    drow = alloc(col_arg.shape, dtype=dy.dtype)  # (N, C, H, W'), gradient of the row maxima
+    drow = alloc(col_arg.shape, dtype=dy.dtype)  # (N, C, EH, W'), gradient of the row maxima
     _route(dy, row_arg, _offset_views(drow, 2, kernel, stride, tiling), tiling)
-    dx = alloc(x_shape, dtype=dy.dtype)
-    _route(drow, col_arg, _offset_views(dx, 3, kernel, stride, tiling), tiling)
-    return dx
+    dxe = alloc(x_shape[:2] + extent, dtype=dy.dtype)
+    _route(drow, col_arg, _offset_views(dxe, 3, kernel, stride, tiling), tiling)
+    return _unfit(dxe, x_shape)
 
 
-def avgpool_forward(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray, tuple]:
-    """`y[n, c, i, j] = mean_{u,v < k} x[n, c, i*stride + u, j*stride + v]`; x: (N, C, H, W) -> y: (N, C, H', W').
+def _avg_scale(x_shape: tuple[int, ...], out: tuple[int, int], kernel: int, stride: int, dtype: np.dtype
+               ) -> np.ndarray:
+    """1 / (cells of each window inside the input): (H', W') (all 1/k**2 unless ceil windows run off the edge)."""
+    counts = [np.minimum(np.arange(o) * stride + kernel, size) - np.arange(o) * stride
+              for o, size in zip(out, x_shape[2:], strict=True)]
+    return (1.0 / np.outer(counts[0], counts[1])).astype(dtype)
 
-    Summed along each window's columns, then its rows, then scaled by 1/k**2. The cache is only the geometry.
+
+def avgpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = False
+                    ) -> tuple[np.ndarray, tuple]:
+    """`y[n, c, i, j] = mean of x[n, c, i*stride + u, j*stride + v]` over the window's cells inside the input
+    (u, v < k; all k**2 of them unless `ceil_mode` windows run off the edge, as PyTorch with padding 0);
+    x: (N, C, H, W) -> y: (N, C, H', W').
+
+    Summed along each window's columns, then its rows, then scaled by `_avg_scale`. The cache is the geometry.
     """
-    tiling = _pool_is_tiling(x.shape, kernel, stride, "avgpool")
-    cols = _offset_views(x, 3, kernel, stride, tiling)
-    rowsum = np.array(cols[0], copy=True)  # (N, C, H, W')
+    out, extent = _pool_geometry(x.shape, kernel, stride, ceil_mode, "avgpool")
+    tiling = stride == kernel
+    cols = _offset_views(_fit(x, extent, 0.0), 3, kernel, stride, tiling)
+    rowsum = np.array(cols[0], copy=True)  # (N, C, EH, W')
     for view in cols[1:]:
         rowsum += view
     rows = _offset_views(rowsum, 2, kernel, stride, tiling)
     y = np.array(rows[0], copy=True)  # (N, C, H', W')
     for view in rows[1:]:
         y += view
-    y *= x.dtype.type(1.0 / (kernel * kernel))
-    return y, (x.shape, rowsum.shape, kernel, stride, tiling)
+    scale = _avg_scale(x.shape, out, kernel, stride, x.dtype)
+    y *= scale
+    return y, (x.shape, extent, rowsum.shape, kernel, stride, tiling, scale)
 
 
 def avgpool_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
-    """dx: (N, C, H, W); every input of a window receives `dy / k**2` (summed over the windows that contain it)."""
-    x_shape, rowsum_shape, kernel, stride, tiling = cache
+    """dx: (N, C, H, W); every input of a window receives the window's `dy` times its 1/count (summed over the
+    windows that contain it)."""
+    x_shape, extent, rowsum_shape, kernel, stride, tiling, scale = cache
     alloc = np.empty if tiling else np.zeros
     drow = alloc(rowsum_shape, dtype=dy.dtype)
-    _spread(dy * dy.dtype.type(1.0 / (kernel * kernel)), _offset_views(drow, 2, kernel, stride, tiling), tiling)
-    dx = alloc(x_shape, dtype=dy.dtype)
-    _spread(drow, _offset_views(dx, 3, kernel, stride, tiling), tiling)
-    return dx
+    _spread(dy * scale, _offset_views(drow, 2, kernel, stride, tiling), tiling)
+    dxe = alloc(x_shape[:2] + extent, dtype=dy.dtype)
+    _spread(drow, _offset_views(dxe, 3, kernel, stride, tiling), tiling)
+    return _unfit(dxe, x_shape)
 
 
 # --------------------------------------------------------------------------------------------------- batch norm
@@ -249,8 +392,11 @@ def _from_rows(y2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 class Conv2d(Layer):
     """2-D convolution (cross-correlation) over NCHW batches; params `W`: (C_out, C_in, KH, KW), `b`: (C_out,).
 
-    Shape: (N, C_in, H, W) -> (N, C_out, H', W') with `H' = 1 + (H + 2*padding - KH) / stride`. Weights come
-    from `mlcli.nn.init.init_weight` with fan_in = C_in*KH*KW and fan_out = C_out*KH*KW; the bias starts at 0.
+    Shape: (N, C_in, H, W) -> (N, C_out, H', W') with `H' = 1 + (H + 2*padding - KH) / stride`, which must be
+    whole (`rounding="exact"`, the course's rule) or is floored (`rounding="floor"`, PyTorch's rule: rows/cols
+    that do not fit a window are ignored). Weights come from `mlcli.nn.init.init_weight` with fan_in =
+    C_in*KH*KW and fan_out = C_out*KH*KW; the bias starts at 0. The layer keeps its padded-input and column
+    buffers between batches (a `Workspace`), so a training step allocates little more than its outputs.
     """
 
     kind = "conv"
@@ -258,8 +404,11 @@ class Conv2d(Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], *,
                  stride: int = 1, padding: int = 0, rng: np.random.Generator, init: str = "he",
                  init_mode: str = "avg", init_scale: float = 0.01, bias: bool = True,
-                 dtype: type | np.dtype = np.float32) -> None:
+                 dtype: type | np.dtype = np.float32, rounding: str = "exact") -> None:
         super().__init__()
+        if rounding not in ("exact", "floor"):
+            raise ValueError(f"rounding must be 'exact' or 'floor', got {rounding!r}")
+        self.rounding = rounding
         self.in_channels = _check_int(in_channels, "in_channels", 1)
         self.out_channels = _check_int(out_channels, "out_channels", 1)
         self.kernel_size = _pair(kernel_size, "kernel_size")
@@ -274,15 +423,17 @@ class Conv2d(Layer):
         # gradient arrays live as long as the layer and are overwritten in place, so that a dict of them taken
         # once (by the trainer, through Sequential.named_grads) stays valid
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.work = Workspace()
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """x: (N, C_in, H, W) -> (N, C_out, H', W')."""
-        y, self.cache = conv_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding)
+        y, self.cache = conv_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding,
+                                     rounding=self.rounding, work=self.work)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy: (N, C_out, H', W') -> dx: (N, C_in, H, W); fills grads `W` and `b`."""
-        dx, dW, db = conv_backward(dy, self._take_cache())
+        dx, dW, db = conv_backward(dy, self._take_cache(), work=self.work)
         self.grads["W"][...] = dW
         if "b" in self.params:
             self.grads["b"][...] = db
@@ -290,7 +441,7 @@ class Conv2d(Layer):
 
     def backward_params(self, dy: np.ndarray) -> None:
         """Fill `grads` like `backward` without the input gradient (GEMM + col2im): for a network's first layer."""
-        _, dW, db = conv_backward(dy, self._take_cache(), need_dx=False)
+        _, dW, db = conv_backward(dy, self._take_cache(), need_dx=False, work=self.work)
         self.grads["W"][...] = dW
         if "b" in self.params:
             self.grads["b"][...] = db
@@ -306,34 +457,41 @@ class Conv2d(Layer):
             raise ValueError(f"conv expects input (C={self.in_channels}, H, W), got {tuple(input_shape)}")
         _, H, W = input_shape
         KH, KW = self.kernel_size
-        return (self.out_channels, conv_output_size(H, KH, self.stride, self.padding),
-                conv_output_size(W, KW, self.stride, self.padding))
+        return (self.out_channels, conv_output_size(H, KH, self.stride, self.padding, rounding=self.rounding),
+                conv_output_size(W, KW, self.stride, self.padding, rounding=self.rounding))
 
     def extra_repr(self) -> str:
+        rounding = "" if self.rounding == "exact" else f", rounding={self.rounding}"
         return (f"in={self.in_channels}, out={self.out_channels}, kernel={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, bias={'b' in self.params}")
+                f"padding={self.padding}, bias={'b' in self.params}{rounding}")
 
 
 class _Pool2d(Layer):
-    """Shared constructor and shape logic of the pooling layers: a k x k window moved by `stride` (default k)."""
+    """Shared constructor and shape logic of the pooling layers: a k x k window moved by `stride` (default k);
+    `ceil_mode` as PyTorch's (windows may run off the bottom/right edge), else the output size must be whole."""
 
-    def __init__(self, kernel_size: int, stride: int | None = None) -> None:
+    def __init__(self, kernel_size: int, stride: int | None = None, ceil_mode: bool = False) -> None:
         super().__init__()
+        if not isinstance(ceil_mode, (bool, np.bool_)):
+            raise ValueError(f"ceil_mode must be True or False, got {ceil_mode!r}")
+        self.ceil_mode = bool(ceil_mode)
         self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
         if self.kernel_size > 255:  # window offsets are stored as uint8
             raise ValueError(f"kernel_size must be <= 255, got {kernel_size}")
         self.stride = self.kernel_size if stride is None else _check_int(stride, "stride", 1)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """(C, H, W) -> (C, H', W') with `H' = 1 + (H - k) / stride`; ValueError if that is not whole."""
+        """(C, H, W) -> (C, H', W') with `H' = 1 + (H - k) / stride`; ValueError if that is not whole, unless
+        `ceil_mode` (then `H' = 1 + ceil((H - k) / stride)`, less one if the last window starts past the input)."""
         if len(input_shape) != 3:
             raise ValueError(f"{self.kind} expects input (C, H, W), got {tuple(input_shape)}")
         C, H, W = input_shape
-        return (C, conv_output_size(H, self.kernel_size, self.stride, 0, what=self.kind),
-                conv_output_size(W, self.kernel_size, self.stride, 0, what=self.kind))
+        rounding = "ceil" if self.ceil_mode else "exact"
+        return (C, conv_output_size(H, self.kernel_size, self.stride, 0, what=self.kind, rounding=rounding),
+                conv_output_size(W, self.kernel_size, self.stride, 0, what=self.kind, rounding=rounding))
 
     def extra_repr(self) -> str:
-        return f"kernel={self.kernel_size}, stride={self.stride}"
+        return f"kernel={self.kernel_size}, stride={self.stride}" + (", ceil_mode=True" if self.ceil_mode else "")
 
 
 class MaxPool2d(_Pool2d):
@@ -342,7 +500,7 @@ class MaxPool2d(_Pool2d):
     kind = "maxpool"
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        y, self.cache = maxpool_forward(x, self.kernel_size, self.stride)
+        y, self.cache = maxpool_forward(x, self.kernel_size, self.stride, self.ceil_mode)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -350,12 +508,13 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """Average pooling: (N, C, H, W) -> (N, C, H', W'); each input gets `dy / k**2` from every window it is in."""
+    """Average pooling: (N, C, H, W) -> (N, C, H', W'); each input gets `dy / count` from every window it is in
+    (count = k**2, or the window's cells inside the input when a `ceil_mode` window runs off the edge)."""
 
     kind = "avgpool"
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        y, self.cache = avgpool_forward(x, self.kernel_size, self.stride)
+        y, self.cache = avgpool_forward(x, self.kernel_size, self.stride, self.ceil_mode)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
