@@ -10,8 +10,9 @@ and the trainer's `fit` generator, whose epoch records give the seconds.
 Runs alternate A B A B (mlcli, torch, mlcli, torch), each in a fresh subprocess of 2 epochs, so that one run's
 memory and warm caches do not leak into the next. Printed per run: seconds per epoch. Then the median epoch time of
 each framework, their ratio, and peak memory:
-  - `rss delta`: peak resident set size (ru_maxrss) of the worker minus its RSS after imports and data creation;
-    the same measure for both frameworks (it includes allocator caching and library workspaces);
+  - `rss delta`: peak resident set size during training (VmHWM, reset after imports, data loading and model
+    building) minus the RSS at that point; the same measure for both frameworks (it includes allocator caching
+    and library workspaces);
   - `tracemalloc peak` (mlcli only): peak of the NumPy allocations traced during 10 training batches, measured
     after the timed epochs (tracemalloc slows Python down, so it is not on while timing).
 Finally a per-layer forward/backward time breakdown of mlcli over 20 batches, in a separate timed pass over the
@@ -107,7 +108,22 @@ def _rss_mib() -> float:
 
 
 def _max_rss_mib() -> float:
+    """Peak resident set size (VmHWM) in MiB since the last `_reset_peak_rss()`."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0: write 5 to clear_refs), so that the peak measured next
+    belongs to training alone, not to loading the data before it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def worker_mlcli(samples: int, epochs: int) -> dict:
@@ -119,6 +135,7 @@ def worker_mlcli(samples: int, epochs: int) -> dict:
         gens, data, model = setup(config)
     optimizer, schedule = make_optimizer(config), make_schedule(config)
     del X  # the trainer holds its own (float32) copy, data.train.x
+    _reset_peak_rss()
     base = _rss_mib()
     times, losses = [], []
     for record in fit(model, optimizer, schedule, data, config.train, gens):
@@ -151,6 +168,7 @@ def worker_torch(samples: int, epochs: int) -> dict:
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(1)
+    _reset_peak_rss()
     base = _rss_mib()
     times, losses = [], []
     for _ in range(epochs):
