@@ -89,3 +89,12 @@ def test_gaussian_classifier_reaches_095_on_iris(tmp_path):
 def test_classical_least_squares_on_diabetes_reaches_plain_least_squares_r2(tmp_path):
     run = run_training(load_config(REPO / "configs" / "linear_regression_closed_form.yaml"), runs_dir=tmp_path)
     assert 0.35 < run.summary["test"]["r2"] < 0.65
+
+
+def test_eval_of_a_run_directory_uses_its_best_checkpoint(tmp_path):
+    run = run_training(load_config(REPO / "configs" / "gaussian.yaml"), runs_dir=tmp_path)
+    result = runner.invoke(app, ["eval", str(run.run_dir), "--json"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["checkpoint"] == str(run.run_dir / "checkpoints" / "best.npz")
+    assert out["metrics"]["accuracy"] == run.summary["test"]["accuracy"]

@@ -29,8 +29,8 @@ class Split(str, Enum):
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint file. Example: runs/<run>/checkpoints/best.npz",
-                                      show_default=False),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file, or a run directory (its best.npz). "
+                                      "Example: runs/<run>/checkpoints/best.npz", show_default=False),
     split: Split = typer.Option(Split.test, "--split", help="Which split of the run's data to evaluate on. "
                                 "Example: --split val"),
     data: Path = typer.Option(None, "--data", help="Evaluate on this .npz (x, y) or .csv file instead. "
@@ -46,7 +46,7 @@ def evaluate(
         if json_:
             print_json(result)
             return
-        table = Table(title=f"{checkpoint} on {result['split']} (n={result['n']})")
+        table = Table(title=f"{result['checkpoint']} on {result['split']} (n={result['n']})")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for k, v in result["metrics"].items():

@@ -20,7 +20,10 @@ from mlcli.seeding import generators
 
 def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | None = None,
                         codes_path: Path | None = None) -> dict:
-    loaded = load_model(Path(path))
+    path = Path(path)
+    if path.is_dir():  # a run directory: its best checkpoint
+        path = path / "checkpoints" / "best.npz"
+    loaded = load_model(path)
     cfg, model = loaded.config, loaded.model
     dtype = np.float64 if cfg.train.dtype == "float64" else np.float32
     if data_path is not None:
