@@ -98,3 +98,25 @@ def test_eval_of_a_run_directory_uses_its_best_checkpoint(tmp_path):
     out = json.loads(result.stdout)
     assert out["checkpoint"] == str(run.run_dir / "checkpoints" / "best.npz")
     assert out["metrics"]["accuracy"] == run.summary["test"]["accuracy"]
+
+
+def test_predict_names_classes_and_applies_the_training_standardization(tmp_path):
+    from sklearn.datasets import load_iris
+
+    run = run_training(load_config(REPO / "configs" / "gaussian.yaml"), runs_dir=tmp_path / "runs")
+    iris = load_iris()
+    picks = [0, 60, 120]
+    np.savez(tmp_path / "new.npz", x=iris.data[picks])
+    result = runner.invoke(app, ["predict", str(run.run_dir), str(tmp_path / "new.npz"), "--out",
+                                 str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.stderr
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines == ["index,prediction"] + [f"{i},{iris.target_names[iris.target[p]]}" for i, p in enumerate(picks)]
+
+
+def test_predict_rejects_samples_of_the_wrong_shape(tmp_path):
+    run = run_training(load_config(REPO / "configs" / "gaussian.yaml"), runs_dir=tmp_path / "runs")
+    np.save(tmp_path / "bad.npy", np.zeros((2, 5)))
+    result = runner.invoke(app, ["predict", str(run.run_dir), str(tmp_path / "bad.npy")])
+    assert result.exit_code == 3
+    assert result.stderr == f"error: {tmp_path / 'bad.npy'}: samples have shape (5,); the model expects (4,)\n"

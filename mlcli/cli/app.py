@@ -70,10 +70,11 @@ def root(
 
 def register() -> None:
     """Attach every sub-command (imported here so `mlcli --help` stays fast to import)."""
-    from mlcli.cli import config_cmd, cv, data_cmd, eval_cmd, gradcheck, summary, train
+    from mlcli.cli import config_cmd, cv, data_cmd, eval_cmd, gradcheck, predict, summary, train
 
     app.command("train", help=train.__doc__, no_args_is_help=True)(train.train)
     app.command("eval", help=eval_cmd.__doc__, no_args_is_help=True)(eval_cmd.evaluate)
+    app.command("predict", help=predict.__doc__, no_args_is_help=True)(predict.predict)
     app.command("cv", help=cv.__doc__, no_args_is_help=True)(cv.cross_validate)
     app.command("gradcheck", help=gradcheck.__doc__, no_args_is_help=True)(gradcheck.gradcheck)
     app.command("summary", help=summary.__doc__, no_args_is_help=True)(summary.summary)
