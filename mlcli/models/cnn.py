@@ -157,15 +157,14 @@ def make_layer(spec, shape: tuple[int, ...], cfg, ctx: BuildContext, *, bias: bo
         if not image:
             raise ValueError("a conv layer needs feature maps (C, H, W), not a flat vector")
         init = spec.init or cfg.init
-        rounding = {} if spec.rounding == "exact" else {"rounding": spec.rounding}
         return Conv2d(shape[0], spec.out_channels, spec.kernel, stride=spec.stride, padding=spec.padding,
-                      **rounding, rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode, init_scale=init.scale,
-                      bias=bias, dtype=ctx.dtype)
+                      rounding=spec.rounding, rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode,
+                      init_scale=init.scale, bias=bias, dtype=ctx.dtype)
     if spec.type in ("maxpool", "avgpool"):
         if not image:
             raise ValueError("pooling needs feature maps (C, H, W), not a flat vector")
         cls = MaxPool2d if spec.type == "maxpool" else AvgPool2d
-        return cls(spec.kernel, spec.stride, **({"ceil_mode": True} if spec.ceil_mode else {}))
+        return cls(spec.kernel, spec.stride, ceil_mode=spec.ceil_mode)
     if spec.type == "batchnorm":
         return BatchNorm2d(shape[0], dtype=ctx.dtype) if image else BatchNorm1d(shape[0], dtype=ctx.dtype)
     if spec.type == "dropout":
