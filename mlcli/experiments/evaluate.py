@@ -14,7 +14,7 @@ from mlcli.data.dataset import Dataset
 from mlcli.data.pipeline import prepare
 from mlcli.errors import DataError
 from mlcli.runs.atomic import atomic_write_bytes
-from mlcli.runs.snapshot import load_model
+from mlcli.runs.snapshot import load_model, prepare_inputs
 from mlcli.seeding import generators
 
 
@@ -27,7 +27,7 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
     cfg, model = loaded.config, loaded.model
     dtype = np.float64 if cfg.train.dtype == "float64" else np.float32
     if data_path is not None:
-        ds = _file_split(Path(data_path), loaded, dtype)
+        ds = _file_split(Path(data_path), loaded)
         split = str(data_path)
     else:
         prepared = prepare(cfg.data, generators(cfg.seed), dtype=dtype, scaler=loaded.standardizer)
@@ -46,7 +46,7 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
     return {"checkpoint": str(path), "split": split, "n": ds.n, "metrics": metrics}
 
 
-def _file_split(path: Path, loaded, dtype) -> Dataset:
+def _file_split(path: Path, loaded) -> Dataset:
     """A data file given with --data, labels mapped onto the checkpoint's classes, standardized as in training."""
     from mlcli.data.formats import load_csv, load_npz
     from mlcli.data.validate import check_dataset
@@ -64,9 +64,7 @@ def _file_split(path: Path, loaded, dtype) -> Dataset:
     else:
         raise DataError(f"{path}: --data takes a .npz (arrays x, y) or .csv file; got '{path.suffix}'")
     ds = check_dataset(ds)
-    expected = tuple(meta["input_shape"])
-    if ds.input_shape != expected:
-        raise DataError(f"{path}: samples have shape {ds.input_shape}; the model expects {expected}")
+    x = prepare_inputs(loaded, ds.x, str(path))
     y = ds.y
     if task == "classification" and meta.get("class_names") and ds.class_names:
         known = {name: i for i, name in enumerate(meta["class_names"])}
@@ -75,6 +73,5 @@ def _file_split(path: Path, loaded, dtype) -> Dataset:
             raise DataError(f"{path}: class {unknown[0]!r} was not seen in training; known: "
                             f"{', '.join(meta['class_names'])}")
         y = np.array([known[c] for c in ds.class_names], dtype=np.int64)[ds.y]
-    x = loaded.standardizer.transform(ds.x, dtype=dtype) if loaded.standardizer else ds.x.astype(dtype)
-    return Dataset(x=x, y=y if task == "classification" else y.astype(dtype), task=ds.task,
+    return Dataset(x=x, y=y if task == "classification" else y.astype(x.dtype), task=ds.task,
                    class_names=meta.get("class_names"), source=str(path))

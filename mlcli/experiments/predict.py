@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcli.errors import DataError
-from mlcli.runs.snapshot import load_model
+from mlcli.runs.snapshot import load_model, prepare_inputs
 
 
 def read_inputs(path: Path) -> np.ndarray:
@@ -45,12 +45,7 @@ def read_inputs(path: Path) -> np.ndarray:
 
 def predict_file(checkpoint: Path, inputs: Path) -> list[dict]:
     loaded = load_model(checkpoint)
-    x = read_inputs(inputs)
-    expected = tuple(loaded.meta["input_shape"])
-    if tuple(x.shape[1:]) != expected:
-        raise DataError(f"{inputs}: samples have shape {tuple(x.shape[1:])}; the model expects {expected}")
-    dtype = np.float64 if loaded.config.train.dtype == "float64" else np.float32
-    x = loaded.standardizer.transform(x, dtype=dtype) if loaded.standardizer else x.astype(dtype)
+    x = prepare_inputs(loaded, read_inputs(inputs), str(inputs))
     pred = loaded.model.predict(x)
     names = loaded.meta.get("class_names")
     if loaded.model.task == "classification" and names:

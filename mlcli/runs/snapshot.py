@@ -33,6 +33,18 @@ class LoadedModel:
     optimizer_state: dict | None = None
 
 
+def prepare_inputs(loaded: LoadedModel, x: np.ndarray, source: str) -> np.ndarray:
+    """New samples x (N, ...) checked against the trained sample shape, standardized as in training and cast
+    to the compute dtype; DataError naming `source` when the shape differs."""
+    from mlcli.errors import DataError
+
+    expected = tuple(loaded.meta["input_shape"])
+    if tuple(x.shape[1:]) != expected:
+        raise DataError(f"{source}: samples have shape {tuple(x.shape[1:])}; the model expects {expected}")
+    dtype = np.float64 if loaded.config.train.dtype == "float64" else np.float32
+    return loaded.standardizer.transform(x, dtype=dtype) if loaded.standardizer else x.astype(dtype)
+
+
 def model_meta(config, data, model) -> dict:
     """The part of meta.json that describes the model and its data (enough to rebuild both)."""
     train = data.train
