@@ -8,6 +8,7 @@ Examples:
   mlcli eval runs/<run>/checkpoints/best.npz --split val --json
   mlcli eval runs/<run>/checkpoints/last.npz --data new_samples.npz
   mlcli eval runs/<ae-run>/checkpoints/best.npz --codes codes.npy     # autoencoder: write the codes too
+  mlcli eval runs/a runs/b runs/c --json     # an ensemble: averaged probabilities (same data.seed needed)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from mlcli.cli.app import guarded
 from mlcli.cli.common import fmt, out, print_json
+from mlcli.errors import ConfigError
 
 
 class Split(str, Enum):
@@ -29,8 +31,9 @@ class Split(str, Enum):
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint file, or a run directory (its best.npz). "
-                                      "Example: runs/<run>/checkpoints/best.npz", show_default=False),
+    checkpoints: list[Path] = typer.Argument(..., help="A checkpoint file, or a run directory (its best.npz); "
+                                             "several evaluate their ensemble. Example: runs/<run>/checkpoints/"
+                                             "best.npz", show_default=False),
     split: Split = typer.Option(Split.test, "--split", help="Which split of the run's data to evaluate on. "
                                 "Example: --split val"),
     data: Path = typer.Option(None, "--data", help="Evaluate on this .npz (x, y) or .csv file instead. "
@@ -40,13 +43,22 @@ def evaluate(
                                "samples as .npy. Example: --codes codes.npy"),
 ) -> None:
     with guarded():
+        from mlcli.experiments.ensemble import evaluate_ensemble
         from mlcli.experiments.evaluate import evaluate_checkpoint
 
-        result = evaluate_checkpoint(checkpoint, split=split.value, data_path=data, codes_path=codes)
+        paths = [p / "checkpoints" / "best.npz" if p.is_dir() else p for p in checkpoints]
+        if len(paths) > 1:
+            if data is not None or codes is not None:
+                raise ConfigError("--data and --codes take one checkpoint, not an ensemble")
+            result = evaluate_ensemble(paths, split=split.value)
+            title = f"ensemble of {len(paths)} on {result['split']} (n={result['n']})"
+        else:
+            result = evaluate_checkpoint(paths[0], split=split.value, data_path=data, codes_path=codes)
+            title = f"{result['checkpoint']} on {result['split']} (n={result['n']})"
         if json_:
             print_json(result)
             return
-        table = Table(title=f"{result['checkpoint']} on {result['split']} (n={result['n']})")
+        table = Table(title=title)
         table.add_column("metric")
         table.add_column("value", justify="right")
         for k, v in result["metrics"].items():

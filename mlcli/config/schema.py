@@ -46,6 +46,7 @@ class DataCommon(Section):
 
     test_fraction: Fraction = 0.15
     val_fraction: Fraction = 0.15
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None  # data generation + split; default: run seed
     standardize: bool = True
     augment: Augmentation = Augmentation()
 

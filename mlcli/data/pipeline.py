@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcli.config.schema import DataCommon
 from mlcli.data.bundled import load_bundled
 from mlcli.data.dataset import Dataset
 from mlcli.data.formats import load_csv, load_npz
@@ -67,8 +68,8 @@ def load_dataset(data_cfg, rng: np.random.Generator, base_dir: Path | None = Non
     kind = data_cfg.type
     if kind in SYNTHETIC:
         make = SYNTHETIC[kind][0]
-        options = data_cfg.model_dump(exclude={"type", "n_samples", "test_fraction", "val_fraction",
-                                               "standardize", "augment"})
+        # the generator's own options: everything but the fields every data section shares
+        options = data_cfg.model_dump(exclude={"type", "n_samples", *DataCommon.model_fields})
         ds = make(data_cfg.n_samples, rng=rng, **options)
     elif kind in BUNDLED_TYPES:
         ds = load_bundled(kind, as_images=getattr(data_cfg, "as_images", False))
@@ -123,9 +124,20 @@ def _with_x(ds: Dataset, x: np.ndarray) -> Dataset:
                    feature_names=ds.feature_names)
 
 
+def data_generators(data_cfg, gens):
+    """The generators for data generation and splitting: from `data.seed` when set (runs with different seeds
+    then share the same data and splits, as an ensemble or a seed study needs), else the run's own."""
+    if data_cfg.seed is None:
+        return gens
+    from mlcli.seeding import generators
+
+    return generators(data_cfg.seed)
+
+
 def prepare(data_cfg, gens, *, dtype=np.float32, base_dir: Path | None = None,
             scaler: Standardizer | None = None) -> PreparedData:
     """Load, split and standardize the data a config names (with `scaler` when given instead of fitting)."""
+    gens = data_generators(data_cfg, gens)
     ds = load_dataset(data_cfg, gens.data, base_dir)
     if data_cfg.type in OFFICIAL_SPLIT_TYPES:
         test = load_dataset(data_cfg, gens.data, base_dir, split="test")

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcli.data.pipeline import OFFICIAL_SPLIT_TYPES, PreparedData, load_dataset, split_indices, standardize
+from mlcli.data.pipeline import (
+    OFFICIAL_SPLIT_TYPES,
+    PreparedData,
+    data_generators,
+    load_dataset,
+    split_indices,
+    standardize,
+)
 from mlcli.data.splits import kfold_indices
 from mlcli.runs.atomic import atomic_write_text
 from mlcli.runs.rundir import clean, create_run_dir, write_config
@@ -37,7 +44,7 @@ def fold_metrics(summary: dict) -> dict[str, float]:
 def run_cv(config, folds: int, *, runs_dir: Path = Path("runs"), name: str | None = None,
            base_dir: Path | None = None, hooks_for: Callable[[int], Hooks] | None = None) -> dict:
     """Cross-validate `config` over `folds` folds; returns the cv summary (also written as cv_summary.json)."""
-    gens = generators(config.seed)
+    gens = data_generators(config.data, generators(config.seed))
     ds = load_dataset(config.data, gens.data, base_dir)
     if config.data.type in OFFICIAL_SPLIT_TYPES:
         pool_idx = np.arange(ds.n)

@@ -1,0 +1,76 @@
+"""Ensembles: evaluate several checkpoints together by averaging what they predict.
+
+    evaluate_ensemble([Path("a/best.npz"), Path("b/best.npz")], split="test")
+    -> {"checkpoints": [...], "split": "test", "n": 270, "metrics": {...}, "members": [{...}, ...]}
+
+Classifiers average their class probabilities (softmax of the logits, sigmoid for one logit, the Gaussian
+classifier's posteriors, k-NN's vote fractions) and predict the argmax; the ensemble's `loss` is the mean negative
+log of the averaged probability of the true class. Regression models and autoencoders average their outputs.
+Members must have been trained on the same data and split (same data section and data seed: set `data.seed` to
+train members with different run seeds on the same split), else their test sets would overlap others' training sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlcli.data.pipeline import prepare
+from mlcli.errors import ConfigError
+from mlcli.nn.losses import softmax
+from mlcli.runs.snapshot import LoadedModel, load_model
+from mlcli.seeding import generators
+from mlcli.train.metrics import task_metrics
+
+
+def probabilities(model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, C) of a classifier."""
+    if model.is_network:
+        out = model.outputs(x).astype(np.float64)
+        if model.loss == "sigmoid_bce":
+            p1 = 1.0 / (1.0 + np.exp(-out[:, 0]))
+            return np.stack([1.0 - p1, p1], axis=1)
+        return softmax(out)
+    scores = model.estimator.scores(model.rows(x)).astype(np.float64)
+    return np.exp(scores) if getattr(model.estimator, "scores_are_log_posteriors", False) else scores
+
+
+def _data_identity(loaded: LoadedModel) -> dict:
+    data = loaded.config.data.model_dump(mode="json")
+    data["seed"] = loaded.config.data.seed if loaded.config.data.seed is not None else loaded.config.seed
+    data.pop("augment", None)
+    return data
+
+
+def evaluate_ensemble(paths: list[Path], *, split: str = "test") -> dict:
+    members = [load_model(p) for p in paths]
+    first = members[0]
+    for path, m in zip(paths[1:], members[1:], strict=True):
+        if _data_identity(m) != _data_identity(first):
+            raise ConfigError(f"{path}: trained on other data or another split than {paths[0]}; ensemble members "
+                              f"need the same data section and data seed (set data.seed)")
+        if m.model.task != first.model.task or m.meta.get("class_names") != first.meta.get("class_names"):
+            raise ConfigError(f"{path}: its task or classes differ from {paths[0]}'s")
+    task = first.model.task
+    outputs, member_rows, y = [], [], None
+    for path, m in zip(paths, members, strict=True):
+        dtype = np.float64 if m.config.train.dtype == "float64" else np.float32
+        ds = getattr(prepare(m.config.data, generators(m.config.seed), dtype=dtype, scaler=m.standardizer), split)
+        y = ds.y
+        member_rows.append({"checkpoint": str(path), "metrics": m.model.evaluate(ds.x, ds.y)})
+        if task == "classification":
+            outputs.append(probabilities(m.model, ds.x))
+        else:
+            outputs.append(np.asarray(m.model.predict(ds.x), dtype=np.float64))
+    mean = np.mean(outputs, axis=0)
+    if task == "classification":
+        true_p = mean[np.arange(len(y)), y]
+        metrics = {"loss": float(-np.mean(np.log(np.maximum(true_p, 1e-12))))}
+        metrics.update(task_metrics(task, mean.argmax(axis=1), y))
+    else:
+        target = y if task == "regression" else ds.x.reshape(len(ds.x), -1)
+        metrics = {"loss": float(np.mean((mean.reshape(len(target), -1) - target.reshape(len(target), -1)) ** 2))}
+        metrics.update(task_metrics(task, mean, target))
+    return {"checkpoints": [str(p) for p in paths], "split": split, "n": len(y), "metrics": metrics,
+            "members": member_rows}
