@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mlcli.nn import functional
+from mlcli.nn import functional, parallel
 from mlcli.nn.base import Layer
 from mlcli.nn.init import fans, init_weight
 
@@ -136,19 +136,23 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
     F, _, KH, KW = W.shape
     OH = conv_output_size(H, KH, stride, pad, rounding=rounding)
     OW = conv_output_size(Wd, KW, stride, pad, rounding=rounding)
-    if pad:
-        xp = _scratch(work, "xp", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True)
-        xp[:, :, pad:pad + H, pad:pad + Wd] = x
-    else:
-        xp = x
+    xp = _scratch(work, "xp", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True) if pad else x
     win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :OH, :OW]
     cols = _scratch(work, "cols", (N, C, KH, KW, OH, OW), x.dtype)
-    np.copyto(cols, win.transpose(0, 1, 4, 5, 2, 3))  # (N, C, OH, OW, KH, KW) -> (N, C, KH, KW, OH, OW)
-    cols = cols.reshape(N, C * KH * KW, OH * OW)
-    y = np.matmul(W.reshape(F, -1), cols)  # (N, F, OH*OW): NCHW without a transpose
-    if b is not None:
-        y += b.reshape(1, F, 1)
-    return y.reshape(N, F, OH, OW), (cols, W, x.shape, stride, pad)
+    cols3 = cols.reshape(N, C * KH * KW, OH * OW)
+    W2 = W.reshape(F, -1)
+    y = np.empty((N, F, OH * OW), dtype=np.result_type(x, W))  # NCHW without a transpose
+
+    def chunk(s: slice) -> None:
+        if pad:
+            xp[s, :, pad:pad + H, pad:pad + Wd] = x[s]
+        np.copyto(cols[s], win[s].transpose(0, 1, 4, 5, 2, 3))  # (n, C, OH, OW, KH, KW) -> (n, C, KH, KW, OH, OW)
+        np.matmul(W2, cols3[s], out=y[s])
+        if b is not None:
+            y[s] += b.reshape(1, F, 1)
+
+    parallel.for_each_chunk(chunk, N, cols.size)
+    return y.reshape(N, F, OH, OW), (cols3, W, x.shape, stride, pad)
 
 
 def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: Workspace | None = None
@@ -168,28 +172,36 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     OH, OW = dy.shape[2], dy.shape[3]
     dy3 = dy.reshape(N, F, OH * OW)
     db = np.einsum("nfp->f", dy3)
-    per_sample = np.matmul(cols, dy3.transpose(0, 2, 1), out=_scratch(work, "dw", (N, cols.shape[1], F), dy.dtype))
-    dW = per_sample.sum(axis=0).T.reshape(W.shape)  # (C*KH*KW, F) summed over the batch, then transposed
-    if not need_dx:
-        return None, dW, db
-    dcols = np.matmul(W.reshape(F, -1).T, dy3, out=cols).reshape(N, C, KH, KW, OH, OW)
-    del cols
-    if stride == 1 and (H, Wd) == (OH, OW):
-        return _col2im_same(dcols, pad), dW, db
+    W2 = W.reshape(F, -1)
+    per_sample = _scratch(work, "dw", (N, cols.shape[1], F), dy.dtype)
+    dcols = cols.reshape(N, C, KH, KW, OH, OW)
+    dx = np.empty((N, C, H, Wd), dtype=dy.dtype) if need_dx else None
     rows = [_clip(H, OH, u, stride, pad) for u in range(KH)]
     cols_w = [_clip(Wd, OW, v, stride, pad) for v in range(KW)]
-    dx = np.zeros((N, C, H, Wd), dtype=dy.dtype)
-    for u in range(KH):
-        for v in range(KW):
-            if rows[u] is not None and cols_w[v] is not None:
-                (hx, hy), (wx, wy) = rows[u], cols_w[v]
-                dx[:, :, hx, wx] += dcols[:, :, u, v, hy, wy]
+
+    def chunk(s: slice) -> None:
+        np.matmul(cols[s], dy3[s].transpose(0, 2, 1), out=per_sample[s])
+        if dx is None:
+            return
+        np.matmul(W2.T, dy3[s], out=cols[s])  # cols become dcols
+        if stride == 1 and (H, Wd) == (OH, OW):
+            _col2im_same(dcols[s], pad, dx[s])
+            return
+        dx[s] = 0
+        for u in range(KH):
+            for v in range(KW):
+                if rows[u] is not None and cols_w[v] is not None:
+                    (hx, hy), (wx, wy) = rows[u], cols_w[v]
+                    dx[s, :, hx, wx] += dcols[s, :, u, v, hy, wy]
+
+    parallel.for_each_chunk(chunk, N, cols.size)
+    dW = per_sample.sum(axis=0).T.reshape(W.shape)  # (C*KH*KW, F) summed over the batch, then transposed
     return dx, dW, db
 
 
-def _col2im_same(dcols: np.ndarray, pad: int) -> np.ndarray:
+def _col2im_same(dcols: np.ndarray, pad: int, dx: np.ndarray) -> None:
     """col2im for stride 1 and an output as large as the input ("same" padding): dcols (N, C, KH, KW, H, W) ->
-    dx (N, C, H, W), `dx[n, c, i + u - pad, j + v - pad] += dcols[n, c, u, v, i, j]` where inside.
+    dx (N, C, H, W) (written), `dx[n, c, i + u - pad, j + v - pad] += dcols[n, c, u, v, i, j]` where inside.
 
     On the flattened H*W plane each kernel offset is one shift by `d = (u - pad)*W + (v - pad)`, so each offset is
     one add over long contiguous runs (instead of H rows of W). The entries whose column `j + v - pad` falls
@@ -197,7 +209,7 @@ def _col2im_same(dcols: np.ndarray, pad: int) -> np.ndarray:
     """
     N, C, KH, KW, H, W = dcols.shape
     plane = H * W
-    dx = np.empty((N * C, plane), dtype=dcols.dtype)
+    dx = dx.reshape(N * C, plane)
     flat = dcols.reshape(N * C, KH, KW, plane)
     order = [(pad, pad)] + [(u, v) for u in range(KH) for v in range(KW) if (u, v) != (pad, pad)]
     for u, v in order:
@@ -211,7 +223,6 @@ def _col2im_same(dcols: np.ndarray, pad: int) -> np.ndarray:
             np.copyto(dx, flat[:, u, v])
         elif lo < hi:
             dx[:, lo + d:hi + d] += flat[:, u, v, lo:hi]
-    return dx.reshape(N, C, H, W)
 
 
 # ------------------------------------------------------------------------------------------------------- pooling
@@ -266,19 +277,21 @@ def _offset_views(a: np.ndarray, axis: int, kernel: int, stride: int, tiling: bo
     return [a[(*lead, slice(v, v + stride * (n - 1) + 1, stride))] for v in range(kernel)]
 
 
-def _max_first(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise max over same-shape arrays and the index (uint8) of the first array that attains it."""
+def _max_first(views: list[np.ndarray], best: np.ndarray, arg: np.ndarray) -> None:
+    """Elementwise max over same-shape arrays into `best`, and into `arg` (uint8) the index of the first array
+    that attains it."""
     if len(views) == 2:  # 2x2 windows: one compare, one max
-        return np.maximum(views[0], views[1]), np.greater(views[1], views[0]).view(np.uint8)
-    best = np.array(views[0], copy=True)
-    arg = np.zeros(best.shape, dtype=np.uint8)
+        np.maximum(views[0], views[1], out=best)
+        np.greater(views[1], views[0], out=arg.view(np.bool_))
+        return
+    np.copyto(best, views[0])
+    arg[...] = 0
     took = np.empty(best.shape, dtype=bool)
     for v in range(1, len(views)):
         np.greater(views[v], best, out=took)  # strict: an equal later value does not take the maximum
         np.maximum(best, views[v], out=best)
         # v exceeds every index stored so far, so max(arg, v * took) writes v exactly where `took`.
         np.maximum(arg, took.view(np.uint8) * np.uint8(v), out=arg)
-    return best, arg
 
 
 def _route(grad: np.ndarray, arg: np.ndarray, targets: list[np.ndarray], tiling: bool) -> None:
@@ -313,11 +326,20 @@ def maxpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = F
     to exactly one input. `ceil_mode`: windows may run off the bottom/right edge, where cells count as -inf. The
     cache holds the two uint8 offset arrays, (N, C, EH, W') and (N, C, H', W').
     """
-    _, extent = _pool_geometry(x.shape, kernel, stride, ceil_mode, "maxpool")
+    (OH, OW), extent = _pool_geometry(x.shape, kernel, stride, ceil_mode, "maxpool")
     tiling = stride == kernel
     xe = _fit(x, extent, -np.inf)
-    rowmax, col_arg = _max_first(_offset_views(xe, 3, kernel, stride, tiling))
-    y, row_arg = _max_first(_offset_views(rowmax, 2, kernel, stride, tiling))
+    N, C = x.shape[:2]
+    rowmax = np.empty((N, C, extent[0], OW), dtype=x.dtype)
+    col_arg = np.empty(rowmax.shape, dtype=np.uint8)
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    row_arg = np.empty(y.shape, dtype=np.uint8)
+
+    def stages(s: slice) -> None:
+        _max_first(_offset_views(xe[s], 3, kernel, stride, tiling), rowmax[s], col_arg[s])
+        _max_first(_offset_views(rowmax[s], 2, kernel, stride, tiling), y[s], row_arg[s])
+
+    parallel.for_each_chunk(stages, N, xe.size)
     return y, (col_arg, row_arg, x.shape, extent, kernel, stride, tiling)
 
 
@@ -327,9 +349,13 @@ def maxpool_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     col_arg, row_arg, x_shape, extent, kernel, stride, tiling = cache
     alloc = np.empty if tiling else np.zeros
     drow = alloc(col_arg.shape, dtype=dy.dtype)  # (N, C, EH, W'), gradient of the row maxima
-    _route(dy, row_arg, _offset_views(drow, 2, kernel, stride, tiling), tiling)
     dxe = alloc(x_shape[:2] + extent, dtype=dy.dtype)
-    _route(drow, col_arg, _offset_views(dxe, 3, kernel, stride, tiling), tiling)
+
+    def stages(s: slice) -> None:
+        _route(dy[s], row_arg[s], _offset_views(drow[s], 2, kernel, stride, tiling), tiling)
+        _route(drow[s], col_arg[s], _offset_views(dxe[s], 3, kernel, stride, tiling), tiling)
+
+    parallel.for_each_chunk(stages, len(dy), dxe.size)
     return _unfit(dxe, x_shape)
 
 

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mlcli.nn import parallel
+
 # ---------------------------------------------------------------------------------------------------- linear
 
 
@@ -64,14 +66,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`y = max(x, 0)`; the cache is the output `y` (its sign is the mask)."""
-    y = np.maximum(x, 0)
+    """`y = max(x, 0)`; the cache is the output `y` (its sign is the mask). Large batches are split over threads."""
+    y = np.empty(x.shape, dtype=np.result_type(x, 0))
+    parallel.for_each_chunk(lambda s: np.maximum(x[s], 0, out=y[s]), len(x), x.size)
     return y, y
 
 
 def relu_backward(dy: np.ndarray, cache: np.ndarray) -> np.ndarray:
-    """`dx = dy * [y > 0]`."""
-    return dy * (cache > 0)
+    """`dx = dy * [y > 0]`. Large batches are split over threads."""
+    dx = np.empty(dy.shape, dtype=np.result_type(dy, np.bool_))
+    parallel.for_each_chunk(lambda s: np.multiply(dy[s], cache[s] > 0, out=dx[s]), len(dy), dy.size)
+    return dx
 
 
 def leaky_relu_forward(x: np.ndarray, negative_slope: float) -> tuple[np.ndarray, tuple]:

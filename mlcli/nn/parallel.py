@@ -1,0 +1,83 @@
+"""Split the memory-bound array work of a layer over a few threads, along the batch axis.
+
+Only BLAS calls (the GEMMs) use more than one core by themselves; the copies, compares and element-wise passes
+of im2col, col2im, ReLU and pooling run on one. NumPy releases the GIL inside ufuncs and copies of large arrays,
+so `for_each_chunk(fn, n, size)` runs `fn(slice)` over 2-4 contiguous slices of the batch `range(n)` at once:
+the first slice on the calling thread, the others on a module-level pool (`ThreadPoolExecutor`, created on first
+use). Each `fn` writes its own slice of preallocated outputs, so the result does not depend on the thread count.
+
+Threads: `MLCLI_NUM_THREADS` if set, else `OPENBLAS_NUM_THREADS` / `OMP_NUM_THREADS` (so that a run pinned to
+one BLAS thread is one-threaded here too), else the CPUs this process may use; at most `MAX_THREADS` (memory
+bandwidth, not cores, bounds these loops). 1 means no pool at all. Work of fewer than `MIN_ELEMENTS` array
+elements (1 MiB of float32) runs in one call: handing it to a thread costs about as much as it saves. The GEMMs
+stay on the calling thread, outside the pool, with OpenBLAS's own threads: no oversubscription.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
+MAX_THREADS = 4
+MIN_ELEMENTS = 1 << 18
+_ENV_VARS = ("MLCLI_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_in_worker = threading.local()
+
+
+def num_threads() -> int:
+    """Threads `for_each_chunk` uses: the first of `MLCLI_NUM_THREADS`, `OPENBLAS_NUM_THREADS`,
+    `OMP_NUM_THREADS` that is set, else the usable CPUs; clipped to [1, MAX_THREADS]."""
+    for var in _ENV_VARS:
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                return max(1, min(MAX_THREADS, int(value)))
+            except ValueError:
+                raise ValueError(f"{var} must be a positive int, got {value!r}; unset it to use every CPU") from None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cpus))
+
+
+def batch_slices(n: int, chunks: int) -> list[slice]:
+    """`range(n)` cut into at most `chunks` contiguous, non-empty slices of sizes differing by at most 1."""
+    chunks = max(1, min(chunks, n))
+    bounds = [n * i // chunks for i in range(chunks + 1)]
+    return [slice(lo, hi) for lo, hi in pairwise(bounds)]
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The shared pool (its threads start on demand, at most MAX_THREADS - 1 besides the caller)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=MAX_THREADS - 1, thread_name_prefix="mlcli",
+                                       initializer=setattr, initargs=(_in_worker, "active", True))
+        return _pool
+
+
+def for_each_chunk(fn: Callable[[slice], object], n: int, size: int) -> None:
+    """Call `fn(s)` for slices `s` covering `range(n)` (the batch axis), concurrently when the work is large.
+
+    `size`: elements the whole call touches (e.g. the largest array's `.size`); below `MIN_ELEMENTS`, or with one
+    thread, or when called from inside a pool thread (no nested pools), this is simply `fn(slice(0, n))`. The
+    slices must be independent: each `fn` writes only its own rows of the outputs. An exception in any slice
+    is raised here after all slices have finished.
+    """
+    threads = num_threads()
+    if threads == 1 or size < MIN_ELEMENTS or n < 2 or getattr(_in_worker, "active", False):
+        fn(slice(0, n))
+        return
+    first, *rest = batch_slices(n, threads)
+    pool = _executor()
+    futures = [pool.submit(fn, s) for s in rest]
+    try:
+        fn(first)
+    finally:
+        for future in futures:
+            future.result()
