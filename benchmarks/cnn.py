@@ -15,9 +15,9 @@ each framework, their ratio, and peak memory:
     and library workspaces);
   - `tracemalloc peak` (mlcli only): peak of the NumPy allocations traced during 10 training batches, measured
     after the timed epochs (tracemalloc slows Python down, so it is not on while timing).
-Finally a per-layer forward/backward time breakdown of mlcli over 20 batches, in a separate timed pass over the
-trained network (the first layer's backward is `backward_params`, as in training, where no input gradient is
-needed).
+Finally a per-layer forward/backward time breakdown of mlcli over 20 batches (with the threading training uses),
+in a separate timed pass over the trained network (the first layer's backward is `backward_params`, as in
+training, where no input gradient is needed).
 
 Run with the benchmark environment (torch 2.13 CPU + numpy + mlcli):
     /tmp/venv-bench/bin/python benchmarks/cnn.py
@@ -49,6 +49,7 @@ from mlcli.config.schema import Config
 from mlcli.nn.losses import softmax_cross_entropy
 from mlcli.nn.network import Sequential
 from mlcli.train.run import make_optimizer, make_schedule, setup
+from mlcli.train.threads import training_threads
 from mlcli.train.trainer import fit
 
 BATCH = 64
@@ -149,7 +150,8 @@ def worker_mlcli(samples: int, epochs: int) -> dict:
         optimizer.step(model.net.named_params(), model.net.named_grads())
     traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    breakdown = mlcli_layer_breakdown(model.net, x, y, min(20, samples // BATCH))
+    with training_threads(model.net):  # the same threading as training
+        breakdown = mlcli_layer_breakdown(model.net, x, y, min(20, samples // BATCH))
     return {"times": times, "losses": losses, "rss_delta_mib": rss_delta, "traced_peak_mib": traced_peak,
             "breakdown": breakdown}
 

@@ -116,11 +116,9 @@ def prelu_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray
     negative = x <= 0
     dx = np.where(negative, _channel_view(alpha, x.ndim) * dy, dy)
     contrib = np.where(negative, dy * x, 0).astype(dy.dtype, copy=False)
-    if alpha.size == 1:
-        dalpha = contrib.sum().reshape(alpha.shape)
-    else:
-        dalpha = contrib.sum(axis=(0,) + tuple(range(2, x.ndim)))
-    return dx, dalpha
+    # one shared slope sums over everything; per-channel slopes over all axes but the channel axis 1
+    axes = None if alpha.size == 1 else (0, *range(2, x.ndim))
+    return dx, contrib.sum(axis=axes).reshape(alpha.shape)
 
 
 def elu_forward(x: np.ndarray, alpha: float) -> tuple[np.ndarray, tuple]:

@@ -23,6 +23,7 @@ import numpy as np
 from mlcli.errors import DivergenceError
 from mlcli.optim.regularizers import add_penalty_grads, clip_grad_norm, penalty
 from mlcli.train.metrics import RunningMetrics
+from mlcli.train.threads import training_threads
 
 
 class TrainingStopped(Exception):
@@ -56,7 +57,15 @@ def fit(model, optimizer, schedule: Callable[[int], float], data, train_cfg, gen
 
     data: a `PreparedData` (train/val splits); train_cfg: the `train` config section.
     Raises DivergenceError when the loss turns NaN/inf, TrainingStopped when `should_stop()` says so.
+    Convolutional networks train with BLAS on one thread and mlcli's batch-splitting pool (see `threads`).
     """
+    with training_threads(model.net):
+        yield from _epochs(model, optimizer, schedule, data, train_cfg, gens, augment, should_stop, on_batch,
+                           start_epoch)
+
+
+def _epochs(model, optimizer, schedule, data, train_cfg, gens, augment, should_stop, on_batch,
+            start_epoch) -> Iterator[dict]:
     x, y = data.train.x, data.train.y
     n = len(x)
     batch_size = n if train_cfg.batch_size == "full" else min(int(train_cfg.batch_size), n)
