@@ -59,8 +59,9 @@ def _require_float64(arrays: dict[str, np.ndarray], where: str) -> None:
                          f"(build it with dtype=np.float64)")
 
 
-def check_layer(layer: Layer, x: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-    """Relative errors of `layer.backward` against numerical gradients, in training mode and float64.
+def check_layer(layer: Layer, x: np.ndarray, rng: np.random.Generator, *, train: bool = True) -> dict[str, float]:
+    """Relative errors of `layer.backward` against numerical gradients, in float64 (training mode unless
+    `train=False`, e.g. batchnorm with its running statistics).
 
     The layer's output is contracted with a random upstream gradient `dy` (from `rng`) into the scalar
     `f = sum(forward(x) * dy)`, whose gradient is exactly what `backward(dy)` returns. A layer holding a
@@ -75,7 +76,7 @@ def check_layer(layer: Layer, x: np.ndarray, rng: np.random.Generator) -> dict[s
     def forward() -> np.ndarray:
         if state is not None:
             generator.bit_generator.state = state
-        return layer.forward(x, train=True)
+        return layer.forward(x, train=train)
 
     y = forward()
     dy = rng.standard_normal(y.shape)
