@@ -94,7 +94,14 @@ def test_invalid_settings_raise_config_error(kwargs, message):
 
 def test_non_float_or_non_nchw_input_is_rejected():
     aug = Augmenter(hflip=True)
-    with pytest.raises(ValueError, match=r"float \(N, C, H, W\) batch, got uint8"):
+    with pytest.raises(ValueError, match=r"float batch of \(N, C, H, W\) images for flips and crops, got uint8"):
         aug(np.zeros((2, 1, 4, 4), np.uint8), np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"got float32 \(2, 16\)"):
         aug(np.zeros((2, 16), np.float32), np.random.default_rng(0))
+
+
+def test_noise_alone_augments_tabular_batches():
+    x = np.zeros((500, 16), np.float32)
+    out = Augmenter(noise_std=0.5)(x, np.random.default_rng(0))
+    assert out.shape == x.shape and out.dtype == np.float32 and not x.any()
+    assert abs(out.std() - 0.5) < 0.02

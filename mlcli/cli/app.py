@@ -70,9 +70,10 @@ def root(
 
 def register() -> None:
     """Attach every sub-command (imported here so `mlcli --help` stays fast to import)."""
-    from mlcli.cli import config_cmd, cv, data_cmd, eval_cmd, gradcheck, predict, summary, train
+    from mlcli.cli import config_cmd, cv, data_cmd, eval_cmd, gradcheck, predict, resume, summary, train
 
     app.command("train", help=train.__doc__, no_args_is_help=True)(train.train)
+    app.command("resume", help=resume.__doc__, no_args_is_help=True)(resume.resume)
     app.command("eval", help=eval_cmd.__doc__, no_args_is_help=True)(eval_cmd.evaluate)
     app.command("predict", help=predict.__doc__, no_args_is_help=True)(predict.predict)
     app.command("cv", help=cv.__doc__, no_args_is_help=True)(cv.cross_validate)

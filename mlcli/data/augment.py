@@ -44,9 +44,12 @@ class Augmenter:
         return self.hflip or self.crop_padding > 0 or self.noise_std > 0
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Return the augmented copy of `x: (N, C, H, W)` (float32 or float64), same shape and dtype."""
-        if x.ndim != 4 or x.dtype.kind != "f":
-            raise ValueError(f"Augmenter expects a float (N, C, H, W) batch, got {x.dtype} {x.shape}")
+        """Return the augmented copy of `x` (float32 or float64), same shape and dtype: `(N, C, H, W)` images,
+        or any `(N, ...)` batch when only noise is on (tabular data)."""
+        images_only = self.hflip or self.crop_padding > 0
+        if x.dtype.kind != "f" or (x.ndim != 4 if images_only else x.ndim < 2):
+            want = "(N, C, H, W) images for flips and crops" if images_only else "(N, ...) samples"
+            raise ValueError(f"Augmenter expects a float batch of {want}, got {x.dtype} {x.shape}")
         out = self._crop(x, rng) if self.crop_padding else x.copy()
         if self.hflip:
             flip = rng.random(x.shape[0]) < 0.5  # (N,)

@@ -98,14 +98,18 @@ def versions() -> dict:
 
 def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = None,
                  base_dir: Path | None = None, hooks: Hooks | None = None,
-                 data: PreparedData | None = None, run_dir: Path | None = None) -> RunResult:
+                 data: PreparedData | None = None, run_dir: Path | None = None,
+                 resume: Path | None = None) -> RunResult:
     """Train (or fit) the model `config` describes and write its run directory.
 
     `data` lets cross validation pass a fold's splits; `run_dir` an exact (new) directory for the run.
+    `resume`: a previous run directory whose `last.npz` this run continues from (weights, optimizer state,
+    random generator states, best-epoch tracking), into a new run directory, up to `config.train.epochs`.
     """
     hooks = hooks or Hooks()
     started = time.time()
     gens, data, model = setup(config, base_dir, data)
+    previous = _load_previous(Path(resume), model) if resume is not None else None
     fit_seconds = None
     if not model.is_network:  # fit before creating the run directory: a failing fit leaves nothing behind
         t0 = time.perf_counter()
@@ -142,11 +146,16 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
     augment = _augmenter(config)
     history: list[dict] = []
     best_state = None
+    start_epoch = 0
+    if previous is not None:
+        start_epoch, best_state = _continue_from(previous, model, optimizer, gens, best, stopper, ckpt)
+        summary["resumed_from"] = {"run_dir": str(resume), "epoch": start_epoch}
     status = "completed"
     summary["monitor"] = monitor
+    boundary = _snapshot(model, optimizer, gens, best, stopper, start_epoch)
     try:
         for record in fit(model, optimizer, schedule, data, config.train, gens, augment=augment,
-                          should_stop=hooks.should_stop, on_batch=hooks.on_batch):
+                          should_stop=hooks.should_stop, on_batch=hooks.on_batch, start_epoch=start_epoch):
             history.append(record)
             writer.write(record)
             if best.update(record):
@@ -154,26 +163,33 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
                 save_model(ckpt / "best.npz", config, model, data, epoch=record["epoch"], metrics=record)
             if hooks.on_epoch:
                 hooks.on_epoch(record)
-            if stopper is not None and stopper.update(record):
+            stopping = stopper is not None and stopper.update(record)
+            boundary = _snapshot(model, optimizer, gens, best, stopper, record["epoch"])
+            if stopping:
                 status = "early_stopped"
                 summary["stopped_epoch"] = stopper.stopped_epoch
                 break
     except TrainingStopped as stop:
         status = "interrupted"
         summary["stopped_at"] = {"epoch": stop.epoch, "step": stop.step}
+        # last.npz holds the state at the end of the last completed epoch, so that resuming redoes the
+        # interrupted epoch exactly as an uninterrupted run would have
+        model.load_state(boundary["model"])
+        optimizer.load_state_dict(boundary["optimizer"])
     except DivergenceError as err:
         summary.update(_outcome(history, best, "diverged", started))
         summary["error"] = str(err)
         write_summary(run_dir, summary)
         raise
-    last_epoch = history[-1]["epoch"] if history else 0
+    last_epoch = history[-1]["epoch"] if history else start_epoch
     restore = config.train.early_stopping.restore_best if config.train.early_stopping else False
     final_state = model.state()
     if restore and best_state is not None:  # Keras' restore_best_weights: the run ends on the best weights
         model.load_state(best_state)
         summary["final_weights"] = f"best (epoch {best.best_epoch}, restored)"
     save_model(ckpt / "last.npz", config, model, data, epoch=last_epoch,
-               metrics=history[-1] if history else {}, optimizer=optimizer)
+               metrics=history[-1] if history else {}, optimizer=optimizer,
+               extra={"resume": {"rng": boundary["rng"], "tracking": boundary["tracking"]}})
     if best_state is None:  # no epoch finished (or none had a finite monitor): last is the best we have
         save_model(ckpt / "best.npz", config, model, data, epoch=last_epoch,
                    metrics=history[-1] if history else {})
@@ -185,6 +201,59 @@ def run_training(config, *, runs_dir: Path = Path("runs"), name: str | None = No
     summary.update(_outcome(history, best, status, started))
     write_summary(run_dir, summary)
     return RunResult(run_dir=run_dir, status=status, summary=summary, history=history)
+
+
+def _snapshot(model, optimizer, gens, best: BestTracker, stopper, epoch: int) -> dict:
+    """Everything a resume needs, as it is at the end of `epoch` (copies)."""
+    return {"epoch": epoch, "model": model.state(), "optimizer": optimizer.state_dict(),
+            "rng": {name: getattr(gens, name).bit_generator.state for name in RESUMED_STREAMS},
+            "tracking": {"best": best.best, "best_epoch": best.best_epoch,
+                         "wait": stopper.wait if stopper is not None else 0}}
+
+
+RESUMED_STREAMS = ("shuffle", "dropout", "augment")
+
+
+def _load_previous(run_dir: Path, model):
+    """The previous run's last checkpoint (and best, when there is one), checked against this model."""
+    from mlcli.runs.snapshot import load_model
+
+    last = load_model(run_dir / "checkpoints" / "last.npz")
+    if "resume" not in last.meta:
+        raise ConfigError(f"{run_dir}: its last.npz holds no resume state (a classical model, or written by "
+                          f"another mlcli); start a new run instead")
+    if last.model.state_specs() != model.state_specs():
+        raise ConfigError(f"{run_dir}: its model differs from this config's; resume with the run's own config "
+                          f"({run_dir / 'config.yaml'})")
+    best_path = run_dir / "checkpoints" / "best.npz"
+    best = load_model(best_path) if best_path.is_file() else None
+    return {"dir": run_dir, "last": last, "best": best}
+
+
+def _continue_from(previous: dict, model, optimizer, gens, best: BestTracker, stopper, ckpt: Path):
+    """Load the previous run's state into this one; returns (start epoch, best weights or None)."""
+    import shutil
+
+    last = previous["last"]
+    model.load_state(last.model.state())
+    if last.optimizer_state is not None:
+        optimizer.load_state_dict(last.optimizer_state)
+    state = last.meta["resume"]
+    try:
+        for name in RESUMED_STREAMS:
+            getattr(gens, name).bit_generator.state = state["rng"][name]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConfigError(f"{previous['dir']}: its generator states cannot be restored: {err}") from None
+    tracking = state.get("tracking", {})
+    best.best, best.best_epoch = tracking.get("best"), tracking.get("best_epoch")
+    if stopper is not None:
+        stopper.wait = int(tracking.get("wait", 0))
+        stopper.tracker.best, stopper.tracker.best_epoch = best.best, best.best_epoch
+    best_state = None
+    if previous["best"] is not None:
+        shutil.copyfile(previous["dir"] / "checkpoints" / "best.npz", ckpt / "best.npz")
+        best_state = previous["best"].model.state()
+    return int(last.meta["epoch"]), best_state
 
 
 def _outcome(history: list[dict], best: BestTracker, status: str, started: float) -> dict:
