@@ -1,20 +1,14 @@
-"""Tests of mlcli.nn.conv: output sizes, forward values against loop references, gradients by central differences."""
+"""Tests of mlcli.nn.conv, pooling and BatchNorm2d: output sizes, forward values against loop references, gradients by central differences."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlcli.nn.conv import (
-    AvgPool2d,
-    BatchNorm2d,
-    Conv2d,
-    MaxPool2d,
-    conv_backward,
-    conv_forward,
-    conv_output_size,
-)
+from mlcli.nn.conv import Conv2d, conv_backward, conv_forward, conv_output_size
 from mlcli.nn.gradcheck import check_layer, rel_error
+from mlcli.nn.layers import BatchNorm2d
+from mlcli.nn.pooling import AvgPool2d, MaxPool2d
 
 
 def conv_reference(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int, pad: int) -> np.ndarray:

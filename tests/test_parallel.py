@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from mlcli.nn import conv, functional, parallel
+from mlcli.nn import conv, functional, parallel, pooling
 
 
 @pytest.mark.parametrize(("n", "chunks"), [(1, 4), (5, 2), (64, 3), (7, 7), (3, 10)])
@@ -74,8 +74,8 @@ def _run_layers(rng: np.random.Generator) -> list[np.ndarray]:
     r, mask = functional.relu_forward(x)
     out += [r, functional.relu_backward(x, mask)]
     for kernel, stride, ceil_mode in ((2, 2, False), (3, 2, True)):
-        p, cache = conv.maxpool_forward(x, kernel, stride, ceil_mode)
-        out += [p, conv.maxpool_backward(p, cache)]
+        p, cache = pooling.maxpool_forward(x, kernel, stride, ceil_mode)
+        out += [p, pooling.maxpool_backward(p, cache)]
     return out
 
 

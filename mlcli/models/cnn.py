@@ -22,9 +22,10 @@ from mlcli.config.schema import (
 from mlcli.errors import ConfigError
 from mlcli.models.context import BuildContext, activation_layer, init_scheme, linear_layer
 from mlcli.models.network import NetworkModel
-from mlcli.nn.conv import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
-from mlcli.nn.layers import BatchNorm1d, Dropout, Flatten
+from mlcli.nn.conv import Conv2d
+from mlcli.nn.layers import BatchNorm1d, BatchNorm2d, Dropout, Flatten
 from mlcli.nn.network import Sequential
+from mlcli.nn.pooling import AvgPool2d, MaxPool2d
 
 
 def lenet5_specs(cfg, input_shape: tuple[int, ...]) -> list:

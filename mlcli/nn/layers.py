@@ -1,9 +1,9 @@
-"""The layers with parameters or structure: Linear, Dropout, BatchNorm1d, Flatten.
+"""The layers with parameters or structure: Linear, Dropout, BatchNorm1d, BatchNorm2d, Flatten.
 
 Each class is a thin shell over a forward/backward pair of `mlcli.nn.functional`: `forward` stores the pair's
 cache in `self.cache`, `backward` turns it into `dx` and writes parameter gradients into `self.grads`. Gradient
 arrays are allocated once and overwritten by every backward, so a reference to `layer.grads[name]` stays valid.
-Activations live in `activations.py`, convolutions in `conv.py`.
+Activations live in `activations.py`, convolutions in `conv.py`, pooling in `pooling.py`.
 """
 
 from __future__ import annotations
@@ -193,3 +193,75 @@ class Flatten(Layer):
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (math.prod(input_shape),)
+
+
+def _to_rows(x: np.ndarray) -> np.ndarray:
+    """NCHW (N, C, H, W) -> (N*H*W, C): one row per pixel, one column per channel."""
+    return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _from_rows(y2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(N*H*W, C) -> contiguous NCHW of `shape`, the inverse of `_to_rows`."""
+    N, C, H, W = shape
+    return np.ascontiguousarray(y2.reshape(N, H, W, C).transpose(0, 3, 1, 2))
+
+
+class BatchNorm2d(Layer):
+    """Per-channel batch normalization of NCHW batches, statistics over (N, H, W).
+
+    Train: `y = gamma * (x - mean_b) / sqrt(var_b + eps) + beta` with the biased batch variance, and
+    `running = (1 - momentum) * running + momentum * batch` (unbiased variance for `running_var`, as PyTorch).
+    Eval: the same with `running_mean` / `running_var`. Params `gamma` (ones), `beta` (zeros): (C,);
+    buffers `running_mean` (zeros), `running_var` (ones): (C,).
+    """
+
+    kind = "batchnorm2d"
+
+    def __init__(self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5,
+                 dtype: type | np.dtype = np.float32) -> None:
+        super().__init__()
+        self.num_features = _positive_int(num_features, "BatchNorm2d num_features")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.params["gamma"] = np.ones(self.num_features, dtype=dtype)
+        self.params["beta"] = np.zeros(self.num_features, dtype=dtype)
+        self.buffers["running_mean"] = np.zeros(self.num_features, dtype=dtype)
+        self.buffers["running_var"] = np.ones(self.num_features, dtype=dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        """x: (N, C, H, W) -> (N, C, H, W); in train mode also updates the running statistics."""
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        rows = _to_rows(x)  # (N*H*W, C)
+        if not train:
+            y2, cache = F.batchnorm_inference_forward(
+                rows, gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
+            self.cache = (False, cache)
+            return _from_rows(y2, x.shape)
+        y2, cache = F.batchnorm_forward(rows, gamma, beta, self.eps)
+        self.cache = (True, cache)
+        count = rows.shape[0]
+        m = self.momentum
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean[...] = (1 - m) * running_mean + m * cache.mean
+        running_var[...] = (1 - m) * running_var + m * cache.var * (count / max(count - 1, 1))
+        return _from_rows(y2, x.shape)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dy: (N, C, H, W) -> dx: (N, C, H, W); fills grads `gamma` and `beta`."""
+        train, cache = self.cache
+        grad = F.batchnorm_backward if train else F.batchnorm_inference_backward
+        dx2, self.grads["gamma"][...], self.grads["beta"][...] = grad(_to_rows(dy), cache)
+        return _from_rows(dx2, dy.shape)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3 or input_shape[0] != self.num_features:
+            raise ValueError(f"batchnorm2d expects input (C={self.num_features}, H, W), got {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def extra_repr(self) -> str:
+        return f"features={self.num_features}, momentum={self.momentum}, eps={self.eps}"
