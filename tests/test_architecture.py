@@ -16,7 +16,7 @@ import pytest
 from conftest import CONFIGS, REPO
 
 from mlcli.config.load import load_config
-from mlcli.config.schema import ModelConfig
+from mlcli.config.model_schema import ModelConfig
 from mlcli.models.registry import MODEL_BUILDERS
 
 PACKAGE = REPO / "mlcli"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcli.config.schema import DataCommon
+from mlcli.config.data_schema import DataCommon
 from mlcli.data.bundled import load_bundled
 from mlcli.data.dataset import Dataset
 from mlcli.data.formats import load_csv, load_npz

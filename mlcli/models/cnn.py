@@ -10,7 +10,7 @@ the trainer see exactly what a hand-written `cnn` config would give.
 
 from __future__ import annotations
 
-from mlcli.config.schema import (
+from mlcli.config.model_schema import (
     ActivationLayer,
     BatchNormLayer,
     ConvLayer,

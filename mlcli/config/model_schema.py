@@ -1,0 +1,211 @@
+"""The `model` section: one kind per model type (`type`), the initialization and activation options, and the
+layer specs of convolutional networks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from mlcli.config.fields import NonNegFloat, PositiveFloat, PositiveInt, Probability, Section
+
+
+class InitConfig(Section):
+    """Weight initialization: zeros, small N(0, scale^2), xavier (mode fan_in|fan_out|avg) or he."""
+
+    scheme: Literal["zeros", "small", "xavier", "he"] = "he"
+    mode: Literal["fan_in", "fan_out", "avg"] = "avg"
+    scale: PositiveFloat = 0.01
+
+
+ActivationName = Literal["relu", "leaky_relu", "prelu", "elu", "sigmoid", "tanh", "softplus"]
+
+
+class ActivationOptions(Section):
+    """Options of the parameterized activations: leaky_relu's slope, elu's alpha, prelu's initial slope."""
+
+    negative_slope: PositiveFloat = 0.01
+    alpha: PositiveFloat = 1.0
+    prelu_init: NonNegFloat = 0.25
+
+
+class HiddenLayer(Section):
+    """One hidden layer of an MLP, for when it needs its own init or dropout."""
+
+    units: PositiveInt
+    init: InitConfig | None = None
+    dropout: Probability | None = None
+
+
+class SoftmaxModel(Section):
+    """A linear classifier: one Linear layer, softmax cross-entropy (or sigmoid BCE for two classes)."""
+
+    type: Literal["softmax"]
+    init: InitConfig = InitConfig(scheme="small")
+
+
+class MlpModel(Section):
+    """A multilayer perceptron: Linear -> [BatchNorm] -> activation -> [Dropout] per hidden layer."""
+
+    type: Literal["mlp"]
+    hidden: Annotated[list[PositiveInt | HiddenLayer], Field(min_length=1)] = [128]
+    activation: ActivationName = "relu"
+    activation_options: ActivationOptions = ActivationOptions()
+    batchnorm: bool = False
+    dropout: Probability = 0.0
+    init: InitConfig = InitConfig()
+
+
+class AutoencoderModel(Section):
+    """Encoder Linear layers of sizes `encoder`; the decoder mirrors them; MSE reconstruction."""
+
+    type: Literal["autoencoder"]
+    encoder: Annotated[list[PositiveInt], Field(min_length=1)] = [32, 8]
+    activation: ActivationName = "relu"
+    activation_options: ActivationOptions = ActivationOptions()
+    code_activation: bool = False
+    init: InitConfig = InitConfig(scheme="xavier")
+
+
+class LinearRegressionModel(Section):
+    """Least squares: `closed_form` solves it exactly (with optional ridge `l2`), `gd` trains it."""
+
+    type: Literal["linear_regression"]
+    solver: Literal["closed_form", "gd"] = "gd"
+    l2: NonNegFloat = 0.0
+    init: InitConfig = InitConfig(scheme="zeros")
+
+
+class KnnModel(Section):
+    """k-nearest neighbours; prediction distances are computed in blocks under `max_memory_mb`."""
+
+    type: Literal["knn"]
+    k: PositiveInt = 5
+    metric: Literal["l2", "l1", "cosine"] = "l2"
+    weights: Literal["uniform", "distance"] = "uniform"
+    max_memory_mb: PositiveFloat = 512.0
+
+
+class GaussianModel(Section):
+    """One Gaussian per class fitted by maximum likelihood; prediction by argmax of the log posterior."""
+
+    type: Literal["gaussian"]
+    priors: Literal["equal", "empirical"] = "equal"
+    covariance: Literal["full", "diagonal", "shared"] = "full"
+    reg: NonNegFloat = 1e-6
+
+
+class ConvLayer(Section):
+    """A 2-D convolution: `out_channels` filters of `kernel` x `kernel`, with stride and zero padding."""
+
+    type: Literal["conv"]
+    out_channels: PositiveInt
+    kernel: PositiveInt = 3
+    stride: PositiveInt = 1
+    padding: Annotated[int, Field(ge=0)] = 0
+    rounding: Literal["exact", "floor"] = "exact"
+    init: InitConfig | None = None
+
+
+class PoolLayer(Section):
+    """Max or average pooling over `kernel` x `kernel` windows (stride defaults to the window); `ceil_mode`
+    lets the last window run off the edge (PyTorch's ceil_mode), for architectures published that way."""
+
+    type: Literal["maxpool", "avgpool"]
+    kernel: PositiveInt = 2
+    stride: PositiveInt | None = None
+    ceil_mode: bool = False
+
+
+class BatchNormLayer(Section):
+    """Batch normalization: per channel after a conv, per feature after a linear layer."""
+
+    type: Literal["batchnorm"]
+
+
+class ActivationLayer(Section):
+    type: ActivationName
+    negative_slope: PositiveFloat = 0.01
+    alpha: PositiveFloat = 1.0
+    prelu_init: NonNegFloat = 0.25
+
+
+class DropoutLayer(Section):
+    type: Literal["dropout"]
+    p: Probability = 0.5
+
+
+class FlattenLayer(Section):
+    type: Literal["flatten"]
+
+
+class LinearLayer(Section):
+    type: Literal["linear"]
+    units: PositiveInt
+    init: InitConfig | None = None
+
+
+CnnLayer = Annotated[
+    ConvLayer | PoolLayer | BatchNormLayer | ActivationLayer | DropoutLayer | FlattenLayer | LinearLayer,
+    Field(discriminator="type"),
+]
+
+
+class CnnModel(Section):
+    """A convolutional network from a list of layers; a final Linear to the classes is appended (after a
+    flatten when the stack ends on feature maps)."""
+
+    type: Literal["cnn"]
+    layers: Annotated[list[CnnLayer], Field(min_length=1)]
+    init: InitConfig = InitConfig()
+
+
+class LeNet5Model(Section):
+    """LeNet-5 (LeCun et al. 1998): C1 conv 6@5x5, S2 pool, C3 conv 16@5x5, S4 pool, C5 120, F6 84, output;
+    paddings adapted so that any input of at least 8x8 fits."""
+
+    type: Literal["lenet5"]
+    activation: ActivationName = "tanh"
+    pool: Literal["avgpool", "maxpool"] = "avgpool"
+    init: InitConfig = InitConfig(scheme="xavier")
+
+
+class VggModel(Section):
+    """A small VGG: per stage `convs_per_stage` 3x3 convs (padding 1) + ReLU, then a 2x2 max pool; then the
+    `hidden` fully connected layers with dropout."""
+
+    type: Literal["vgg"]
+    widths: Annotated[list[PositiveInt], Field(min_length=1)] = [32, 64]
+    convs_per_stage: PositiveInt = 2
+    batchnorm: bool = True
+    hidden: list[PositiveInt] = [128]
+    dropout: Probability = 0.5
+    init: InitConfig = InitConfig()
+
+
+class ZfNetModel(Section):
+    """ZFNet (Zeiler and Fergus 2013) for 3x224x224 inputs."""
+
+    type: Literal["zfnet"]
+    dropout: Probability = 0.5
+    init: InitConfig = InitConfig()
+
+
+class AlexNetModel(Section):
+    """AlexNet (Krizhevsky et al. 2012, single-tower) for 3x227x227 inputs."""
+
+    type: Literal["alexnet"]
+    dropout: Probability = 0.5
+    init: InitConfig = InitConfig()
+
+
+ModelConfig = Annotated[
+    SoftmaxModel | MlpModel | AutoencoderModel | LinearRegressionModel | KnnModel | GaussianModel | CnnModel
+    | LeNet5Model | VggModel | AlexNetModel | ZfNetModel,
+    Field(discriminator="type"),
+]
+
+CNN_MODEL_TYPES = ("cnn", "lenet5", "vgg", "alexnet", "zfnet")
+
+NETWORK_MODEL_TYPES = ("softmax", "mlp", "autoencoder", "linear_regression")
+CLASSICAL_MODEL_TYPES = ("knn", "gaussian")
