@@ -29,10 +29,11 @@ from mlcli.data.pipeline import (
     standardize,
 )
 from mlcli.data.splits import kfold_indices
+from mlcli.models.context import compute_dtype
 from mlcli.runs.atomic import atomic_write_text
 from mlcli.runs.rundir import clean, create_run_dir, write_config
 from mlcli.seeding import generators
-from mlcli.train.run import Hooks, compute_dtype, run_training
+from mlcli.train.run import Hooks, run_training
 
 
 def fold_metrics(summary: dict) -> dict[str, float]:

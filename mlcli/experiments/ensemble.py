@@ -18,6 +18,7 @@ import numpy as np
 
 from mlcli.data.pipeline import prepare
 from mlcli.errors import ConfigError
+from mlcli.models.context import compute_dtype
 from mlcli.nn.losses import softmax
 from mlcli.runs.snapshot import LoadedModel, load_model
 from mlcli.seeding import generators
@@ -55,8 +56,8 @@ def evaluate_ensemble(paths: list[Path], *, split: str = "test") -> dict:
     task = first.model.task
     outputs, member_rows, y = [], [], None
     for path, m in zip(paths, members, strict=True):
-        dtype = np.float64 if m.config.train.dtype == "float64" else np.float32
-        ds = getattr(prepare(m.config.data, generators(m.config.seed), dtype=dtype, scaler=m.standardizer), split)
+        ds = getattr(prepare(m.config.data, generators(m.config.seed), dtype=compute_dtype(m.config),
+                             scaler=m.standardizer), split)
         y = ds.y
         member_rows.append({"checkpoint": str(path), "metrics": m.model.evaluate(ds.x, ds.y)})
         if task == "classification":

@@ -13,6 +13,7 @@ import numpy as np
 from mlcli.data.dataset import Dataset
 from mlcli.data.pipeline import prepare
 from mlcli.errors import DataError
+from mlcli.models.context import compute_dtype
 from mlcli.runs.atomic import atomic_write_bytes
 from mlcli.runs.snapshot import load_model, prepare_inputs
 from mlcli.seeding import generators
@@ -25,7 +26,7 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
         path = path / "checkpoints" / "best.npz"
     loaded = load_model(path)
     cfg, model = loaded.config, loaded.model
-    dtype = np.float64 if cfg.train.dtype == "float64" else np.float32
+    dtype = compute_dtype(cfg)
     if data_path is not None:
         ds = _file_split(Path(data_path), loaded)
         split = str(data_path)

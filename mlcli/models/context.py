@@ -27,6 +27,11 @@ class BuildContext:
         return int(np.prod(self.input_shape))
 
 
+def compute_dtype(config) -> type:
+    """The array dtype a config computes in: float32 unless `train.dtype` asks for float64."""
+    return np.float64 if config.train.dtype == "float64" else np.float32
+
+
 def init_scheme(ctx: BuildContext, init) -> str:
     return "zeros" if ctx.zero_init else init.scheme
 

@@ -41,7 +41,9 @@ def prepare_inputs(loaded: LoadedModel, x: np.ndarray, source: str) -> np.ndarra
     expected = tuple(loaded.meta["input_shape"])
     if tuple(x.shape[1:]) != expected:
         raise DataError(f"{source}: samples have shape {tuple(x.shape[1:])}; the model expects {expected}")
-    dtype = np.float64 if loaded.config.train.dtype == "float64" else np.float32
+    from mlcli.models.context import compute_dtype
+
+    dtype = compute_dtype(loaded.config)
     return loaded.standardizer.transform(x, dtype=dtype) if loaded.standardizer else x.astype(dtype)
 
 
@@ -95,7 +97,7 @@ def _finite(metrics: dict) -> dict:
 def _rebuild(meta: dict):
     """The config and a freshly built (untrained) model from a checkpoint's meta."""
     from mlcli.config.load import build_config
-    from mlcli.models.context import BuildContext
+    from mlcli.models.context import BuildContext, compute_dtype
     from mlcli.models.registry import build_model
 
     try:
@@ -108,8 +110,7 @@ def _rebuild(meta: dict):
     n_outputs = int(meta["n_outputs"])
     if not config.is_fitted_in_closed_form() and not 1 <= n_outputs <= 1 << 20:
         raise CheckpointError(f"n_outputs {n_outputs} is out of range")
-    dtype = np.float64 if config.train.dtype == "float64" else np.float32
-    ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=dtype, zero_init=True,
+    ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=compute_dtype(config), zero_init=True,
                        init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
     try:
         return config, build_model(config, ctx)

@@ -21,7 +21,7 @@ import numpy as np
 import mlcli
 from mlcli.data.pipeline import PreparedData, prepare
 from mlcli.errors import ConfigError, DivergenceError
-from mlcli.models.context import BuildContext
+from mlcli.models.context import BuildContext, compute_dtype
 from mlcli.models.registry import build_model, n_outputs
 from mlcli.runs.rundir import MetricsWriter, create_run_dir, make_exact_dir, write_config, write_summary
 from mlcli.runs.snapshot import save_model
@@ -46,10 +46,6 @@ class Hooks:
     on_batch: Callable[[BatchEvent], None] | None = None
     on_epoch: Callable[[dict], None] | None = None
     should_stop: Callable[[], bool] = lambda: False
-
-
-def compute_dtype(config):
-    return np.float64 if config.train.dtype == "float64" else np.float32
 
 
 def setup(config, base_dir: Path | None = None, data: PreparedData | None = None):
