@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import CONFIGS, TINY_IRIS, assert_one_line_error, invoke, read_json, train_run
 
-from mlcli.experiments.gradcheck import check_config
+from mlcli.workflows.gradcheck import check_config
 
 KNN = "name: knn\ndata: {type: iris}\nmodel: {type: knn, k: 3}\n"
 

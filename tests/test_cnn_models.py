@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from mlcli.cli.app import app
 from mlcli.config.load import load_config_text
-from mlcli.experiments.summary import summarize_config
 from mlcli.models.context import BuildContext
 from mlcli.models.registry import build_model
 from mlcli.nn.conv import Conv2d
 from mlcli.nn.layers import Flatten, Linear
 from mlcli.nn.network import Sequential
+from mlcli.workflows.summary import summarize_config
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from mlcli.cli.app import app
 from mlcli.config.load import load_config_text
 from mlcli.data.pipeline import prepare
-from mlcli.experiments.ensemble import evaluate_ensemble, probabilities
 from mlcli.runs.snapshot import load_model
 from mlcli.seeding import generators
 from mlcli.train.run import run_training
+from mlcli.workflows.ensemble import evaluate_ensemble, probabilities
 
 runner = CliRunner()
 IRIS = "data: {type: iris, seed: 0}\nmodel: {type: %s}\n%s"

@@ -1,20 +1,15 @@
 """The root `mlcli` command: sub-commands, global options, and the mapping of errors to exit codes.
 
-Every command body runs inside `guarded()`: an `MlcliError` becomes one line `error: <message>` on stderr and the
+Every command body runs inside `common.guarded()`: an `MlcliError` becomes one line `error: <message>` on stderr and the
 error's exit code (2 config, 3 data, 4 checkpoint, 5 divergence, 6 I/O); anything else is an internal error
 (exit 1) whose traceback is shown only with `--debug` (or MLCLI_DEBUG=1).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import traceback
-from contextlib import contextmanager
-
 import typer
 
-from mlcli.errors import EXIT_INTERNAL, MlcliError
+from mlcli.cli.common import STATE
 
 app = typer.Typer(
     name="mlcli",
@@ -25,38 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-STATE = {"debug": os.environ.get("MLCLI_DEBUG", "") not in ("", "0")}
-
-
-def print_error(message: str) -> None:
-    """One unwrapped line on stderr."""
-    sys.stderr.write("error: " + " ".join(str(message).split()) + "\n")
-    sys.stderr.flush()
-
-
-@contextmanager
-def guarded():
-    """Turn failures into one clear line and an exit code."""
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except MlcliError as err:
-        if STATE["debug"]:
-            traceback.print_exc()
-        print_error(str(err))
-        raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt:
-        print_error("interrupted")
-        raise typer.Exit(130) from None
-    except Exception as err:  # an mlcli bug: say so, and how to see more
-        if STATE["debug"]:
-            traceback.print_exc()
-        print_error(f"internal error: {type(err).__name__}: {err} (this is a bug in mlcli; rerun with --debug "
-                    f"for the traceback)")
-        raise typer.Exit(EXIT_INTERNAL) from None
-
 
 @app.callback()
 def root(

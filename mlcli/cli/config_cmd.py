@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import SET_HELP, ConfigArg, load, out
+from mlcli.cli.common import SET_HELP, ConfigArg, guarded, load, out
 
 app = typer.Typer(help="Show, validate or describe configs. Example: mlcli config show configs/mlp.yaml",
                   no_args_is_help=True, rich_markup_mode=None)
@@ -32,7 +31,7 @@ def validate(config: Path = ConfigArg, set_: list[str] = typer.Option([], "--set
     with guarded():
         cfg = load(config, set_)
         if not cfg.is_fitted_in_closed_form():
-            from mlcli.experiments.summary import summarize_config
+            from mlcli.workflows.summary import summarize_config
 
             summarize_config(cfg, base_dir=config.resolve().parent)
         out.print(f"{config}: valid ({cfg.model.type} on {cfg.data.type}, seed {cfg.seed})")

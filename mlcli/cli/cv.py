@@ -17,8 +17,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import SET_HELP, ConfigArg, absolutize_data_path, err, fmt, load, out, print_json
+from mlcli.cli.common import SET_HELP, ConfigArg, absolutize_data_path, err, fmt, guarded, load, out, print_json
 from mlcli.cli.progress import Progress, StopFlag
 from mlcli.errors import ConfigError
 
@@ -47,7 +46,7 @@ def cross_validate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
 ) -> None:
     with guarded():
-        from mlcli.experiments.cv import run_cv
+        from mlcli.workflows.cv import run_cv
 
         combos = expand(set_)
         configs = [absolutize_data_path(load(config, combo), config) for combo in combos]

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import out
+from mlcli.cli.common import guarded, out
 
 app = typer.Typer(help="Datasets. Example: mlcli data list", no_args_is_help=True, rich_markup_mode=None)
 

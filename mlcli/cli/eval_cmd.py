@@ -19,8 +19,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import fmt, out, print_json
+from mlcli.cli.common import fmt, guarded, out, print_json
 from mlcli.errors import ConfigError
 
 
@@ -43,8 +42,8 @@ def evaluate(
                                "samples as .npy. Example: --codes codes.npy"),
 ) -> None:
     with guarded():
-        from mlcli.experiments.ensemble import evaluate_ensemble
-        from mlcli.experiments.evaluate import evaluate_checkpoint
+        from mlcli.workflows.ensemble import evaluate_ensemble
+        from mlcli.workflows.evaluate import evaluate_checkpoint
 
         paths = [p / "checkpoints" / "best.npz" if p.is_dir() else p for p in checkpoints]
         if len(paths) > 1:

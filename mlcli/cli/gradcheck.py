@@ -16,8 +16,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import SET_HELP, ConfigArg, load, out
+from mlcli.cli.common import SET_HELP, ConfigArg, guarded, load, out
 
 
 def gradcheck(
@@ -27,7 +26,7 @@ def gradcheck(
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
 ) -> None:
     with guarded():
-        from mlcli.experiments.gradcheck import check_config
+        from mlcli.workflows.gradcheck import check_config
 
         cfg = load(config, [*set_, "train.dtype=float64"])
         report = check_config(cfg, batch=batch, base_dir=config.resolve().parent)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import typer
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import out
+from mlcli.cli.common import guarded, out
 
 
 def predict(
@@ -29,8 +28,8 @@ def predict(
                                   "atomically) instead of printing JSON lines. Example: --out preds.csv"),
 ) -> None:
     with guarded():
-        from mlcli.experiments.predict import predict_file
         from mlcli.runs.atomic import atomic_write_text
+        from mlcli.workflows.predict import predict_file
 
         if checkpoint.is_dir():
             checkpoint = checkpoint / "checkpoints" / "best.npz"

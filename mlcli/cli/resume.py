@@ -16,8 +16,7 @@ from pathlib import Path
 
 import typer
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import load
+from mlcli.cli.common import guarded, load
 from mlcli.cli.progress import Progress, StopFlag
 from mlcli.cli.train import render
 from mlcli.errors import ConfigError

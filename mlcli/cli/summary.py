@@ -17,8 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import SET_HELP, ConfigArg, load, out, print_json
+from mlcli.cli.common import SET_HELP, ConfigArg, guarded, load, out, print_json
 from mlcli.errors import ConfigError
 
 
@@ -32,7 +31,7 @@ def summary(
     json_: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
 ) -> None:
     with guarded():
-        from mlcli.experiments.summary import summarize_config
+        from mlcli.workflows.summary import summarize_config
 
         cfg = load(config, set_)
         shape = None

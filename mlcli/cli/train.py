@@ -14,8 +14,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mlcli.cli.app import guarded
-from mlcli.cli.common import SET_HELP, ConfigArg, absolutize_data_path, fmt, load, out
+from mlcli.cli.common import SET_HELP, ConfigArg, absolutize_data_path, fmt, guarded, load, out
 from mlcli.cli.progress import Progress, StopFlag
 
 

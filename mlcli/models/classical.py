@@ -39,7 +39,7 @@ class ClassicalModel:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         """accuracy (+ loss = mean negative log posterior for the Gaussian classifier) or mse, r2, loss."""
-        from mlcli.train.metrics import task_metrics
+        from mlcli.models.metrics import task_metrics
 
         pred = self.predict(x)
         metrics: dict[str, float] = {}

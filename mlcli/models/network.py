@@ -81,7 +81,7 @@ class NetworkModel:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
         """Metrics over a whole split: loss plus accuracy | mse, r2 | reconstruction_mse."""
-        from mlcli.train.metrics import task_metrics
+        from mlcli.models.metrics import task_metrics
 
         out = self.outputs(x)
         target = self.target(x, y)

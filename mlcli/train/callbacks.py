@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from mlcli.train.metrics import mode_of
+from mlcli.models.metrics import mode_of
 
 
 def _improves(value: float, best: float | None, mode: str, min_delta: float) -> bool:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlcli.errors import DivergenceError
+from mlcli.models.metrics import RunningMetrics
 from mlcli.optim.regularizers import add_penalty_grads, clip_grad_norm, penalty
-from mlcli.train.metrics import RunningMetrics
 from mlcli.train.threads import training_threads
 
 

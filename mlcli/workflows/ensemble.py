@@ -19,10 +19,10 @@ import numpy as np
 from mlcli.data.pipeline import prepare
 from mlcli.errors import ConfigError
 from mlcli.models.context import compute_dtype
+from mlcli.models.metrics import task_metrics
 from mlcli.nn.losses import softmax
 from mlcli.runs.snapshot import LoadedModel, load_model
 from mlcli.seeding import generators
-from mlcli.train.metrics import task_metrics
 
 
 def probabilities(model, x: np.ndarray) -> np.ndarray:
