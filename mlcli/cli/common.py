@@ -1,6 +1,10 @@
 """Options and helpers shared by every command: the error guard (errors -> one line + exit code), config loading
 with overrides, output consoles. Imports no command, so that commands and the root app depend on it, not on each
-other."""
+other.
+
+Imports only the standard library, typer and `mlcli.errors` at load time, because every command module imports it
+and `mlcli --help` should start fast: rich's consoles are created on first use, the config loader when `load` runs.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from mlcli.config.load import load_config
 from mlcli.errors import EXIT_INTERNAL, MlcliError
 
 SET_HELP = ("Override a config field, dotted path = YAML value; repeatable. "
@@ -52,11 +54,29 @@ def guarded():
         raise typer.Exit(EXIT_INTERNAL) from None
 
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+class LazyConsole:
+    """A rich `Console` created on first attribute access (importing rich costs about 30 ms of every start)."""
+
+    def __init__(self, **options) -> None:
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out = LazyConsole(soft_wrap=True)
+err = LazyConsole(stderr=True, soft_wrap=True)
 
 
 def load(config_path: Path, overrides: list[str] | None, seed: int | None = None):
+    """The validated config of `config_path` with `--set` overrides (and `--seed`) applied."""
+    from mlcli.config.load import load_config
+
     return load_config(config_path, overrides or [], seed=seed)
 
 
