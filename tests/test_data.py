@@ -65,7 +65,7 @@ def test_dataset_properties_and_subset_keep_rows():
 
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))
 def test_generators_are_deterministic_for_a_seed(name):
-    make, _ = SYNTHETIC[name]
+    make = SYNTHETIC[name]
     a, b, c = make(60, rng=rng(7)), make(60, rng=rng(7)), make(60, rng=rng(8))
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_array_equal(a.y, b.y)
@@ -152,7 +152,8 @@ def test_bundled_errors_name_the_dataset_and_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes `import sklearn.datasets` fail
     with pytest.raises(DataError) as err:
         load_bundled("digits")
-    assert str(err.value) == "dataset 'digits' needs scikit-learn: pip install 'mlcli[datasets]'"
+    assert str(err.value) == ("dataset 'digits' needs scikit-learn: pip install scikit-learn "
+                              "(in a checkout: pip install -e '.[datasets]')")
 
 
 # --------------------------------------------------------------------------------------------------- csv

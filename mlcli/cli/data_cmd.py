@@ -24,11 +24,6 @@ def list_() -> None:
             table.add_column(col)
         for e in CATALOG:
             table.add_row(e.name, e.kind, e.task, e.shape, e.source)
-        for name, shape, source in (("mnist", "(1, 28, 28)", "MNIST IDX files in data.path (plain or .gz)"),
-                                    ("fashion_mnist", "(1, 28, 28)", "Fashion-MNIST IDX files in data.path"),
-                                    ("cifar10", "(3, 32, 32)", "CIFAR-10 binary or python batches in data.path")):
-            if all(e.name != name for e in CATALOG):
-                table.add_row(name, "file", "classification", shape, source)
         out.print(table)
 
 

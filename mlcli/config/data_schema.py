@@ -1,8 +1,15 @@
 """The `data` section: one kind per dataset (`type`), with the split, standardization and augmentation fields
-every kind shares (`DataCommon`)."""
+every kind shares (`DataCommon`), and `DATASET_FACTS`, what is known about each dataset without reading it.
+
+`DATASET_FACTS` is the dataset registry's table of plain facts (task, image or tabular, shape, classes, official
+test split, description). It lives here, beside the `DataConfig` union whose `type` names it uses as keys, because
+the schema's own rules need some of those facts and `config` sits below `data`; `mlcli.data.registry.DATASETS`
+pairs each row with its loader. A test checks that the three key sets are equal.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -135,4 +142,61 @@ DataConfig = Annotated[
     Field(discriminator="type"),
 ]
 
-IMAGE_DATA_TYPES = ("mnist", "fashion_mnist", "cifar10")
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What is known about a dataset without reading it.
+
+    kind: how it is obtained: `synthetic` (generated from the seed), `bundled` (ships in scikit-learn) or `file`
+    (read from `data.path`). task: `classification`, `regression`, or `either` when `data.task` says. layout:
+    `image` (N, C, H, W), `tabular` (N, D), or `either` (a file may hold both). shape, classes: the per-sample
+    shape and class count when they do not depend on the section's options or on reading (None otherwise);
+    image_shape: the shape with `data.as_images: true`. official_test_split: the test set is the dataset's own
+    (val is carved out of train). source: one line for `mlcli data list`.
+    """
+
+    kind: Literal["synthetic", "bundled", "file"]
+    task: Literal["classification", "regression", "either"]
+    layout: Literal["image", "tabular", "either"]
+    source: str
+    shape: tuple[int, ...] | None = None
+    classes: int | None = None
+    image_shape: tuple[int, ...] | None = None
+    official_test_split: bool = False
+
+
+def _synthetic(task: Literal["classification", "regression"], source: str) -> DatasetFacts:
+    return DatasetFacts("synthetic", task, "tabular", source)
+
+
+def _bundled(task: Literal["classification", "regression"], shape: tuple[int, ...], classes: int | None,
+             source: str, image_shape: tuple[int, ...] | None = None) -> DatasetFacts:
+    return DatasetFacts("bundled", task, "tabular", f"scikit-learn: {source}", shape, classes, image_shape)
+
+
+def _images(shape: tuple[int, ...], source: str) -> DatasetFacts:
+    return DatasetFacts("file", "classification", "image", source, shape, 10, official_test_split=True)
+
+
+DATASET_FACTS: dict[str, DatasetFacts] = {
+    "spirals": _synthetic("classification", "interleaved 2-D spiral arms, one per class (classes, noise, turns)"),
+    "blobs": _synthetic("classification", "isotropic Gaussian blobs around random centers (classes, features, std)"),
+    "xor": _synthetic("classification", "2-D XOR of the coordinate signs; not linearly separable (noise)"),
+    "checkerboard": _synthetic("classification",
+                               "2-D checkerboard of alternating classes; not linearly separable (tiles)"),
+    "linear_regression": _synthetic("regression", "linear targets y = xW + b + noise with random true weights "
+                                                  "(features, outputs, noise)"),
+    "digits": _bundled("classification", (64,), 10, "1797 8x8 grey images of handwritten digits 0-9, pixel "
+                       "values 0-16", image_shape=(1, 8, 8)),
+    "iris": _bundled("classification", (4,), 3, "150 iris flowers, 3 species, 4 measurements in cm"),
+    "wine": _bundled("classification", (13,), 3, "178 wines from 3 cultivars, 13 chemical measurements"),
+    "breast_cancer": _bundled("classification", (30,), 2, "569 breast tumour biopsies, malignant or benign, 30 "
+                              "cell-nucleus features"),
+    "diabetes": _bundled("regression", (10,), None, "442 diabetes patients, 10 scaled baseline variables, disease "
+                         "progression after one year"),
+    "npz": DatasetFacts("file", "either", "either", "NumPy .npz archive with arrays x and y"),
+    "csv": DatasetFacts("file", "either", "tabular", "CSV table with a header row; label column chosen by name"),
+    "mnist": _images((1, 28, 28), "MNIST IDX files in data.path (plain or .gz)"),
+    "fashion_mnist": _images((1, 28, 28), "Fashion-MNIST IDX files in data.path"),
+    "cifar10": _images((3, 32, 32), "CIFAR-10 binary or python batches in data.path"),
+}

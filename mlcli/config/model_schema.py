@@ -1,8 +1,14 @@
-"""The `model` section: one kind per model type (`type`), the initialization and activation options, and the
-layer specs of convolutional networks."""
+"""The `model` section: one kind per model type (`type`), the initialization and activation options, the
+layer specs of convolutional networks, and `MODEL_FACTS`, what the schema's rules know about each model type.
+
+`MODEL_FACTS` is keyed by the `type` names of the `ModelConfig` union, as `mlcli.models.registry.MODEL_BUILDERS`
+is; the layer builders of `mlcli.models.cnn.LAYER_BUILDERS` are keyed by the `type` names of `CnnLayer`. Tests
+check that each pair of key sets is equal.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -205,7 +211,37 @@ ModelConfig = Annotated[
     Field(discriminator="type"),
 ]
 
-CNN_MODEL_TYPES = ("cnn", "lenet5", "vgg", "alexnet", "zfnet")
 
-NETWORK_MODEL_TYPES = ("softmax", "mlp", "autoencoder", "linear_regression")
-CLASSICAL_MODEL_TYPES = ("knn", "gaussian")
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model type is, for the rules across config sections.
+
+    task: what it predicts: `classification` (needs class labels), `regression` (needs regression targets) or
+    `reconstruction` (its own input; any data). losses: the losses it can be trained with, its default first;
+    empty when it is only fitted. fitted: fitted in closed form (never trained by gradient descent, no train
+    section, no loss); a model with `solver: closed_form` is fitted too. newton: the newton optimizer can train
+    it (its Hessian is implemented).
+    """
+
+    task: Literal["classification", "regression", "reconstruction"]
+    losses: tuple[str, ...] = ()
+    fitted: bool = False
+    newton: bool = False
+
+
+_CLASSIFIER_LOSSES = ("softmax_cross_entropy", "sigmoid_bce")
+_CONV_NET = ModelFacts("classification", _CLASSIFIER_LOSSES)
+
+MODEL_FACTS: dict[str, ModelFacts] = {
+    "softmax": ModelFacts("classification", _CLASSIFIER_LOSSES, newton=True),
+    "mlp": ModelFacts("classification", _CLASSIFIER_LOSSES),
+    "autoencoder": ModelFacts("reconstruction", ("mse",)),
+    "linear_regression": ModelFacts("regression", ("mse",), newton=True),
+    "knn": ModelFacts("classification", fitted=True),
+    "gaussian": ModelFacts("classification", fitted=True),
+    "cnn": _CONV_NET,
+    "lenet5": _CONV_NET,
+    "vgg": _CONV_NET,
+    "alexnet": _CONV_NET,
+    "zfnet": _CONV_NET,
+}

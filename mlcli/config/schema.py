@@ -4,27 +4,30 @@ Every model forbids unknown keys and is strict about types (a string is not a nu
 kinds (`data`, `model`, `train.optimizer`, `train.schedule`, `loss`) are unions discriminated by their `type`
 key, so an error names the field of the chosen kind. Cross-section rules (a loss the model cannot use, a training
 field that has no effect for a classical model, an early-stopping metric the task does not report) live in
-`Config`'s validator; the sections themselves live in `data_schema`, `model_schema` and `train_schema`. The
-registries in `mlcli.models.registry` use the same `type` names; a test checks that the key sets agree.
+`Config`'s validator, which reads what it knows about datasets and model types from the fact tables beside the
+unions (`DATASET_FACTS`, `MODEL_FACTS`); the sections themselves live in `data_schema`, `model_schema` and
+`train_schema`. The registries in `mlcli.data.registry` and `mlcli.models.registry` use the same `type` names; a
+test checks that the key sets agree.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
-from mlcli.config.data_schema import IMAGE_DATA_TYPES, DataConfig
+from mlcli.config.data_schema import DATASET_FACTS, DataConfig
 from mlcli.config.fields import Section
-from mlcli.config.model_schema import CLASSICAL_MODEL_TYPES, CNN_MODEL_TYPES, ModelConfig
-from mlcli.config.train_schema import CvConfig, LossConfig, MseLoss, SoftmaxCrossEntropyLoss, TrainConfig
+from mlcli.config.model_schema import MODEL_FACTS, ModelConfig
+from mlcli.config.train_schema import CvConfig, LossConfig, TrainConfig
 
 DEFAULT_SEED = 0
 
 CLASSIFICATION_METRICS = ("loss", "accuracy")
 REGRESSION_METRICS = ("loss", "mse", "r2")
 AUTOENCODER_METRICS = ("loss", "reconstruction_mse")
-REGRESSION_DATA_TYPES = ("linear_regression", "diabetes")
+
+_LOSS = TypeAdapter(LossConfig)
 
 
 class Config(Section):
@@ -41,9 +44,10 @@ class Config(Section):
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:
         model_type = self.model.type
+        facts = MODEL_FACTS[model_type]
         task = data_task(self.data)
         if self.is_fitted_in_closed_form():
-            what = f"model.type {model_type}" if model_type != "linear_regression" else "solver closed_form"
+            what = f"model.type {model_type}" if facts.fitted else "solver closed_form"
             if "train" in self.model_fields_set and self.train.model_fields_set:
                 extra = sorted(self.train.model_fields_set)
                 raise ValueError(
@@ -52,11 +56,12 @@ class Config(Section):
                 )
             if self.loss is not None:
                 raise ValueError(f"loss: has no effect for {what}; remove it")
-        if model_type in ("softmax", "mlp", "knn", "gaussian", *CNN_MODEL_TYPES) and task != "classification":
+        if facts.task == "classification" and task != "classification":
             raise ValueError(f"model.type: {model_type} is a classifier but data.type {self.data.type} is a "
-                             f"regression dataset; use linear_regression or an mlp on a classification dataset")
-        if model_type == "linear_regression" and task != "regression":
-            raise ValueError(f"model.type: linear_regression needs regression data; data.type {self.data.type} "
+                             f"regression dataset; use {_names(task='regression')} or an mlp on a "
+                             f"classification dataset")
+        if facts.task == "regression" and task != "regression":
+            raise ValueError(f"model.type: {model_type} needs regression data; data.type {self.data.type} "
                              f"is a classification dataset (for npz/csv set data.task: regression)")
         loss = self.loss_config()
         allowed = allowed_losses(model_type)
@@ -64,8 +69,8 @@ class Config(Section):
             raise ValueError(f"loss.type: {loss.type} does not fit model.type {model_type}; use one of "
                              f"{', '.join(allowed)}")
         opt = self.train.optimizer
-        if opt.type == "newton" and model_type not in ("softmax", "linear_regression"):
-            raise ValueError(f"train.optimizer.type: newton is for small models (softmax, linear_regression), "
+        if opt.type == "newton" and not facts.newton:
+            raise ValueError(f"train.optimizer.type: newton is for small models ({_names(newton=True)}), "
                              f"not model.type {model_type}")
         if opt.type == "newton" and (self.train.regularization.l1 > 0 or getattr(loss, "label_smoothing", 0)):
             raise ValueError("train.optimizer.type: newton supports the l2 penalty only (no l1, no label "
@@ -89,8 +94,7 @@ class Config(Section):
 
     def is_fitted_in_closed_form(self) -> bool:
         """knn, gaussian and closed-form least squares: no train section, no loss."""
-        return self.model.type in CLASSICAL_MODEL_TYPES or (
-            self.model.type == "linear_regression" and self.model.solver == "closed_form")
+        return MODEL_FACTS[self.model.type].fitted or getattr(self.model, "solver", None) == "closed_form"
 
     def resolved(self) -> dict:
         """The config with every default filled in, as plain JSON-able data; validates back to itself."""
@@ -104,15 +108,12 @@ class Config(Section):
         """The configured loss, or the model's default (None for classical models)."""
         if self.loss is not None:
             return self.loss
-        if self.model.type in ("softmax", "mlp", *CNN_MODEL_TYPES):
-            return SoftmaxCrossEntropyLoss(type="softmax_cross_entropy")
-        if self.model.type in ("autoencoder", "linear_regression"):
-            return MseLoss(type="mse")
-        return None
+        losses = allowed_losses(self.model.type)
+        return _LOSS.validate_python({"type": losses[0]}) if losses else None
 
     def task(self) -> str:
         """`classification`, `regression` or `reconstruction` (autoencoders)."""
-        if self.model.type == "autoencoder":
+        if MODEL_FACTS[self.model.type].task == "reconstruction":
             return "reconstruction"
         return data_task(self.data)
 
@@ -121,19 +122,22 @@ class Config(Section):
                 "reconstruction": AUTOENCODER_METRICS}[self.task()]
 
     def is_image_data(self) -> bool:
-        return self.data.type in IMAGE_DATA_TYPES or (self.data.type == "digits" and self.data.as_images)
+        """Images (N, C, H, W) by the dataset's nature, or digits read with `as_images: true`."""
+        return DATASET_FACTS[self.data.type].layout == "image" or getattr(self.data, "as_images", False)
 
 
 def data_task(data) -> str:
-    """Whether a data section yields class labels or regression targets."""
-    if data.type in REGRESSION_DATA_TYPES:
-        return "regression"
-    return getattr(data, "task", "classification")
+    """Whether a data section yields class labels or regression targets (files: as `data.task` says)."""
+    task = DATASET_FACTS[data.type].task
+    return data.task if task == "either" else task
 
 
 def allowed_losses(model_type: str) -> tuple[str, ...]:
-    if model_type in ("softmax", "mlp", *CNN_MODEL_TYPES):
-        return ("softmax_cross_entropy", "sigmoid_bce")
-    if model_type in ("autoencoder", "linear_regression"):
-        return ("mse",)
-    return ()
+    """The losses `model_type` can be trained with, its default first (none for fitted models)."""
+    return MODEL_FACTS[model_type].losses
+
+
+def _names(**facts) -> str:
+    """The model types whose facts have the given values, for error messages: `softmax, linear_regression`."""
+    return ", ".join(name for name, f in MODEL_FACTS.items()
+                     if all(getattr(f, key) == value for key, value in facts.items()))

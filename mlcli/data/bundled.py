@@ -1,39 +1,33 @@
 """The small datasets that ship inside scikit-learn, loaded offline as `Dataset`s.
 
-scikit-learn is an optional extra (`pip install 'mlcli[datasets]'`), so it is imported only when a bundled
-dataset is loaded; without it the user gets a `DataError` that says what to install. `BUNDLED` describes each
-dataset (task, per-sample shape, description) without importing scikit-learn, for the catalog.
+scikit-learn is optional (`pip install scikit-learn`, or the `datasets` extra of a checkout), so it is imported
+only when a bundled dataset is loaded; without it the user gets a `DataError` that says what to install.
+`BUNDLED` holds each dataset's facts (task, per-sample shape, description: its row of
+`mlcli.config.data_schema.DATASET_FACTS`) without importing scikit-learn; `SKLEARN_LOADERS` picks its loader.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
+from mlcli.config.data_schema import DATASET_FACTS, DatasetFacts
 from mlcli.data.dataset import Dataset
 from mlcli.errors import DataError
 
-# name -> (task, per-sample shape, description)
-BUNDLED: dict[str, tuple[str, str, str]] = {
-    "digits": (
-        "classification",
-        "(64,) or (1, 8, 8)",
-        "1797 8x8 grey images of handwritten digits 0-9, pixel values 0-16",
-    ),
-    "iris": ("classification", "(4,)", "150 iris flowers, 3 species, 4 measurements in cm"),
-    "wine": ("classification", "(13,)", "178 wines from 3 cultivars, 13 chemical measurements"),
-    "breast_cancer": (
-        "classification",
-        "(30,)",
-        "569 breast tumour biopsies, malignant or benign, 30 cell-nucleus features",
-    ),
-    "diabetes": (
-        "regression",
-        "(10,)",
-        "442 diabetes patients, 10 scaled baseline variables, disease progression after one year",
-    ),
+BUNDLED: dict[str, DatasetFacts] = {name: f for name, f in DATASET_FACTS.items() if f.kind == "bundled"}
+
+# name -> its loader in `sklearn.datasets` (passed in, so that scikit-learn is imported only when one is loaded)
+SKLEARN_LOADERS: dict[str, Callable[[ModuleType], Callable[[], Any]]] = {
+    "digits": lambda skd: skd.load_digits,
+    "iris": lambda skd: skd.load_iris,
+    "wine": lambda skd: skd.load_wine,
+    "breast_cancer": lambda skd: skd.load_breast_cancer,
+    "diabetes": lambda skd: skd.load_diabetes,
 }
 
 
@@ -42,7 +36,8 @@ def _import_sklearn_datasets(name: str) -> ModuleType:
     try:
         import sklearn.datasets
     except ImportError:
-        raise DataError(f"dataset {name!r} needs scikit-learn: pip install 'mlcli[datasets]'") from None
+        raise DataError(f"dataset {name!r} needs scikit-learn: pip install scikit-learn "
+                        f"(in a checkout: pip install -e '.[datasets]')") from None
     return sklearn.datasets
 
 
@@ -57,22 +52,16 @@ def load_bundled(name: str, *, as_images: bool = False) -> Dataset:
         close = difflib.get_close_matches(name, list(BUNDLED), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise DataError(f"unknown bundled dataset {name!r}; expected one of {', '.join(BUNDLED)}{hint}")
-    if as_images and name != "digits":
-        raise DataError(f"dataset {name!r} is tabular; as_images applies only to 'digits'")
-    task = BUNDLED[name][0]
-    skd = _import_sklearn_datasets(name)
-    loaders = {
-        "digits": skd.load_digits,
-        "iris": skd.load_iris,
-        "wine": skd.load_wine,
-        "breast_cancer": skd.load_breast_cancer,
-        "diabetes": skd.load_diabetes,
-    }
-    bunch = loaders[name]()
+    facts = BUNDLED[name]
+    if as_images and facts.image_shape is None:
+        with_images = ", ".join(repr(n) for n, f in BUNDLED.items() if f.image_shape is not None)
+        raise DataError(f"dataset {name!r} is tabular; as_images applies only to {with_images}")
+    task = facts.task
+    bunch = SKLEARN_LOADERS[name](_import_sklearn_datasets(name))()
     x = np.asarray(bunch.data, dtype=np.float64)
     feature_names = [str(f) for f in bunch.feature_names]
     if as_images:
-        x = x.reshape(-1, 1, 8, 8)  # (N, C=1, H=8, W=8)
+        x = x.reshape(-1, *facts.image_shape)  # (N, C, H, W), digits: (N, 1, 8, 8)
         feature_names = None
     if task == "classification":
         y = np.asarray(bunch.target, dtype=np.int64)

@@ -1,19 +1,17 @@
 """`CATALOG`: every dataset mlcli can load, one entry each, for `mlcli data list`.
 
-Built from the two registries (`SYNTHETIC`, `BUNDLED`) plus the two file formats, so a new generator or bundled
-dataset appears here without editing this file: a generator's task and shape are read off a 6-sample draw at its
-default arguments. Importing it does not import scikit-learn.
+Derived from the dataset registry (`mlcli.data.registry.DATASETS`), so a new dataset appears here without
+editing this file. A shape the facts leave open is read off a 6-sample draw at the generator's default arguments
+(synthetic data) or written as the layout allows (files). Importing it does not import scikit-learn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from mlcli.data.bundled import BUNDLED
-from mlcli.data.dataset import Dataset
+from mlcli.data.registry import DATASETS, DatasetSpec
 from mlcli.data.synthetic import SYNTHETIC
 
 
@@ -30,22 +28,16 @@ class CatalogEntry:
     source: str
 
 
+def _shape(spec: DatasetSpec) -> str:
+    facts = spec.facts
+    if facts.shape is not None:
+        return str(facts.shape) + (f" or {facts.image_shape}" if facts.image_shape is not None else "")
+    if facts.kind == "synthetic":
+        return str(SYNTHETIC[spec.name](6, rng=np.random.default_rng(0)).input_shape)
+    return {"tabular": "(D,)", "image": "(C, H, W)", "either": "(D,) or (C, H, W)"}[facts.layout]
 
-def _synthetic_entry(name: str, make: Callable[..., Dataset], description: str) -> CatalogEntry:
-    sample = make(6, rng=np.random.default_rng(0))
-    return CatalogEntry(name, "synthetic", sample.task, str(sample.input_shape), description)
 
-
-CATALOG: list[CatalogEntry] = (
-    [
-        _synthetic_entry(name, make, description) for name, (make, description) in SYNTHETIC.items()
-    ]
-    + [
-        CatalogEntry(name, "bundled", task, shape, f"scikit-learn: {description}")
-        for name, (task, shape, description) in BUNDLED.items()
-    ]
-    + [
-        CatalogEntry("npz", "file", "either", "(D,) or (C, H, W)", "NumPy .npz archive with arrays x and y"),
-        CatalogEntry("csv", "file", "either", "(D,)", "CSV table with a header row; label column chosen by name"),
-    ]
-)
+CATALOG: list[CatalogEntry] = [
+    CatalogEntry(name, spec.facts.kind, spec.facts.task, _shape(spec), spec.facts.source)
+    for name, spec in DATASETS.items()
+]

@@ -5,7 +5,8 @@
     data.standardizer                        # fitted on train only; saved into checkpoints
 
 Images come as (N, C, H, W) scaled to [0, 1] and are standardized per channel; tabular data per feature.
-MNIST and CIFAR-10 keep their official test split; val is then carved out of the training files.
+Datasets with an official test split (MNIST, CIFAR-10: `OFFICIAL_SPLIT_TYPES`, from the registry) keep it; val
+is then carved out of the training files. Which loader reads a data section is `mlcli.data.registry.DATASETS`'s.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcli.config.data_schema import DataCommon
-from mlcli.data.bundled import load_bundled
 from mlcli.data.dataset import Dataset
-from mlcli.data.formats import load_csv, load_npz
 from mlcli.data.preprocess import Standardizer
+from mlcli.data.registry import DATASETS, names
+from mlcli.data.registry import resolve_path as resolve_path  # re-exported: the CLI resolves data paths with it
 from mlcli.data.splits import holdout_split
-from mlcli.data.synthetic import SYNTHETIC
 from mlcli.data.validate import check_dataset
 
-BUNDLED_TYPES = ("digits", "iris", "wine", "breast_cancer", "diabetes")
-OFFICIAL_SPLIT_TYPES = ("mnist", "fashion_mnist", "cifar10")
+OFFICIAL_SPLIT_TYPES = names(official_test_split=True)
 
 
 @dataclass
@@ -54,49 +52,9 @@ class PreparedData:
         return 1 if self.train.y.ndim == 1 else int(self.train.y.shape[1])
 
 
-def resolve_path(path: str, base_dir: Path | None) -> Path:
-    """A data path as written in a config: absolute, or relative to the current directory, else to the config."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or base_dir is None or p.exists():
-        return p
-    candidate = base_dir / p
-    return candidate if candidate.exists() else p
-
-
 def load_dataset(data_cfg, rng: np.random.Generator, base_dir: Path | None = None, split: str = "train") -> Dataset:
     """The whole dataset a data section names (for MNIST/CIFAR-10, one official `split`), checked."""
-    kind = data_cfg.type
-    if kind in SYNTHETIC:
-        make = SYNTHETIC[kind][0]
-        # the generator's own options: everything but the fields every data section shares
-        options = data_cfg.model_dump(exclude={"type", "n_samples", *DataCommon.model_fields})
-        ds = make(data_cfg.n_samples, rng=rng, **options)
-    elif kind in BUNDLED_TYPES:
-        ds = load_bundled(kind, as_images=getattr(data_cfg, "as_images", False))
-    elif kind == "npz":
-        ds = load_npz(resolve_path(data_cfg.path, base_dir), task=data_cfg.task)
-    elif kind == "csv":
-        ds = load_csv(resolve_path(data_cfg.path, base_dir), label_column=data_cfg.label_column,
-                      task=data_cfg.task, delimiter=data_cfg.delimiter)
-    else:
-        ds = load_image_split(data_cfg, base_dir, split)
-    return check_dataset(ds)
-
-
-def load_image_split(data_cfg, base_dir: Path | None, split: str) -> Dataset:
-    """One official split of MNIST / Fashion-MNIST / CIFAR-10 as float64 images in [0, 1]."""
-    from mlcli.data import images
-
-    folder = resolve_path(data_cfg.path, base_dir)
-    if data_cfg.download:
-        from mlcli.data.download import download_dataset
-
-        download_dataset(data_cfg.type, folder)
-    loader = {"mnist": images.load_mnist, "fashion_mnist": images.load_fashion_mnist,
-              "cifar10": images.load_cifar10}[data_cfg.type]
-    part = loader(folder, "test" if split == "test" else "train")
-    return Dataset(x=part.x.astype(np.float64) / 255.0, y=part.y.astype(np.int64), task="classification",
-                   class_names=list(part.class_names), source=str(folder))
+    return check_dataset(DATASETS[data_cfg.type].load(data_cfg, rng, base_dir, split))
 
 
 def split_indices(ds: Dataset, data_cfg, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,7 +4,8 @@ Each generator is `make_<name>(n, *, rng, ...) -> Dataset` and draws everything 
 weights) from the `numpy.random.Generator` it is given, so the same seed gives the same dataset bit for bit.
 Classification generators split the `n` samples as evenly as possible over the classes (the first `n % C`
 classes get one more) and return them in a random order. `SYNTHETIC` maps the name used in configs
-(`data: {type: synthetic, name: spirals}`) to `(function, one-line description)`.
+(`data: {type: spirals}`) to its generator; `mlcli.data.registry` reads its loaders from it, and the facts
+(task, description) are the rows of `mlcli.config.data_schema.DATASET_FACTS`.
 """
 
 from __future__ import annotations
@@ -128,13 +129,10 @@ def make_linear_regression(
     )
 
 
-SYNTHETIC: dict[str, tuple[Callable[..., Dataset], str]] = {
-    "spirals": (make_spirals, "interleaved 2-D spiral arms, one per class (classes, noise, turns)"),
-    "blobs": (make_blobs, "isotropic Gaussian blobs around random centers (classes, features, std)"),
-    "xor": (make_xor, "2-D XOR of the coordinate signs; not linearly separable (noise)"),
-    "checkerboard": (make_checkerboard, "2-D checkerboard of alternating classes; not linearly separable (tiles)"),
-    "linear_regression": (
-        make_linear_regression,
-        "linear targets y = xW + b + noise with random true weights (features, outputs, noise)",
-    ),
+SYNTHETIC: dict[str, Callable[..., Dataset]] = {
+    "spirals": make_spirals,
+    "blobs": make_blobs,
+    "xor": make_xor,
+    "checkerboard": make_checkerboard,
+    "linear_regression": make_linear_regression,
 }

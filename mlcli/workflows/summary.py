@@ -10,31 +10,26 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcli.data.registry import DATASETS
 from mlcli.errors import ConfigError
 from mlcli.models.context import BuildContext
 from mlcli.models.registry import build_model, n_outputs
 from mlcli.models.summary import summarize
 
-# sample shape and classes of the datasets whose shape is known without reading them
-KNOWN_SHAPES = {"iris": ((4,), 3), "wine": ((13,), 3), "breast_cancer": ((30,), 2), "diabetes": ((10,), 1),
-                "mnist": ((1, 28, 28), 10), "fashion_mnist": ((1, 28, 28), 10), "cifar10": ((3, 32, 32), 10)}
-
 
 def data_shape(cfg, base_dir: Path | None) -> tuple[tuple[int, ...], int, int]:
-    """(sample shape, classes, regression targets) of the config's data."""
+    """(sample shape, classes, regression targets) of the config's data: from the dataset registry's facts when
+    they are known without reading it, else from the dataset itself (synthetic data is generated, files read)."""
     d = cfg.data
-    if d.type == "digits":
-        return ((1, 8, 8) if d.as_images else (64,)), 10, 1
-    if d.type in KNOWN_SHAPES:
-        shape, classes = KNOWN_SHAPES[d.type]
-        return shape, classes, 1
-    if d.type in ("spirals", "blobs", "xor", "checkerboard"):
-        return (getattr(d, "features", 2),), getattr(d, "classes", 2), 1
-    if d.type == "linear_regression":
-        return (d.features,), 0, d.outputs
+    facts = DATASETS[d.type].facts
+    shape = facts.image_shape if getattr(d, "as_images", False) else facts.shape
+    if shape is not None and (facts.classes is not None or facts.task == "regression"):
+        return shape, facts.classes or 0, 1
     from mlcli.data.pipeline import load_dataset
     from mlcli.seeding import generators
 
+    if facts.kind == "synthetic":  # a small draw has the same shape and classes (every class gets a sample)
+        d = d.model_copy(update={"n_samples": min(d.n_samples, max(1000, getattr(d, "classes", 0)))})
     ds = load_dataset(d, generators(cfg.seed).data, base_dir)
     return ds.input_shape, ds.n_classes or 0, 1 if ds.y.ndim == 1 else int(ds.y.shape[1])
 
