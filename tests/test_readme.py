@@ -49,3 +49,20 @@ def test_every_command_is_documented():
     names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
     missing = [n for n in names if f"mlcli {n}" not in README]
     assert not missing, missing
+
+
+def _command_paths(command, prefix=()):
+    for name, sub in getattr(command, "commands", {}).items():
+        yield (*prefix, name)
+        yield from _command_paths(sub, (*prefix, name))
+
+
+def test_every_sub_command_and_root_option_is_documented():
+    """Nested commands appear as `config validate` (the table writes `mlcli config show` / `config validate`)."""
+    import typer
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert ("config", "validate") in paths and ("init",) in paths
+    missing = [" ".join(p) for p in paths if f"mlcli {p[0]}" not in README or " ".join(p) not in README]
+    assert not missing, missing
+    assert "`mlcli --version`" in README and "`-h`" in README
