@@ -4,7 +4,7 @@ The network (CIFAR-sized input, 3x32x32):
     conv3x3(3->32, pad 1) - ReLU - maxpool2 - conv3x3(32->64, pad 1) - ReLU - maxpool2 - flatten - linear(4096->10)
 trained with softmax cross-entropy and SGD momentum 0.9, lr 0.01, batch 64, on 5,000 synthetic float32 samples.
 The mlcli side is what `mlcli train` runs: a Config (`model: {type: cnn, layers: [...]}`, data from an npz written
-here, no standardization, no validation/test split), `mlcli.train.run.setup` + `make_optimizer` + `make_schedule`
+here, no standardization, no validation/test split), `mlcli.workflows.build.setup` + `make_optimizer` + `make_schedule`
 and the trainer's `fit` generator, whose epoch records give the seconds.
 
 Runs alternate A B A B (mlcli, torch, mlcli, torch), each in a fresh subprocess of 2 epochs, so that one run's
@@ -48,9 +48,9 @@ import numpy as np
 from mlcli.config.schema import Config
 from mlcli.nn.losses import softmax_cross_entropy
 from mlcli.nn.network import Sequential
-from mlcli.train.run import make_optimizer, make_schedule, setup
-from mlcli.train.threads import training_threads
-from mlcli.train.trainer import fit
+from mlcli.workflows.build import make_optimizer, make_schedule, setup
+from mlcli.training.threads import training_threads
+from mlcli.training.trainer import fit
 
 BATCH = 64
 LR = 0.01
@@ -147,7 +147,7 @@ def worker_mlcli(samples: int, epochs: int) -> dict:
     tracemalloc.start()
     for start in range(0, 10 * BATCH, BATCH):
         model.train_batch(x[start:start + BATCH], y[start:start + BATCH])
-        optimizer.step(model.net.named_params(), model.net.named_grads())
+        optimizer.step(model.net.params(), model.net.grads())
     traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     with training_threads(model.net):  # the same threading as training

@@ -4,8 +4,8 @@ The model: 3072-512-10 (Flatten - Linear - ReLU - Linear), softmax cross-entropy
 batch 256, float32, 2 epochs over 20,000 synthetic CIFAR-sized samples (3x32x32, N(0, 1), 10 random labels).
 
 - mlcli: a `Config` built in code (model mlp hidden [512], momentum optimizer, constant schedule), the model from
-  `mlcli.train.run.setup` on a `PreparedData` of the samples with EMPTY val and test splits, `make_optimizer`,
-  `make_schedule`, then `mlcli.train.trainer.fit`. Timed per epoch: the trainer's own `seconds` (shuffle, batches,
+  `mlcli.workflows.build.setup` on a `PreparedData` of the samples with EMPTY val and test splits, `make_optimizer`,
+  `make_schedule`, then `mlcli.training.trainer.fit`. Timed per epoch: the trainer's own `seconds` (shuffle, batches,
   running train loss/accuracy; no evaluation, as there is no val split) and the wall clock around each epoch.
 - numpy: the reference the target is set against, a plain, well-vectorized NumPy loop of the same math with
   mlcli's initial weights and sample order (its loss equals mlcli's).
@@ -46,8 +46,8 @@ import numpy as np
 from mlcli.config.schema import Config
 from mlcli.data.dataset import Dataset
 from mlcli.data.pipeline import PreparedData
-from mlcli.train.run import make_optimizer, make_schedule, setup
-from mlcli.train.trainer import fit
+from mlcli.workflows.build import make_optimizer, make_schedule, setup
+from mlcli.training.trainer import fit
 
 IMAGE_SHAPE = (3, 32, 32)
 N_FEATURES = 3 * 32 * 32

@@ -1,7 +1,57 @@
 """mlcli: a command-line training toolkit for classical machine learning and neural networks on NumPy.
 
-The data flow is config -> data -> model -> trainer -> run directory; each stage is a subpackage
-(`config`, `data`, `models`, `train`, `runs`), `nn` and `optim` hold the NumPy core, `cli` the typer shell.
+The public Python API; each function is what the matching `mlcli` command calls:
+
+    import mlcli
+    result = mlcli.train("configs/quickstart.yaml", overrides={"train.epochs": 5})   # -> RunResult
+    result.status, result.metrics, result.best_checkpoint, result.history
+    folds = mlcli.cv("configs/knn.yaml", folds=5)                                     # -> CVResult
+    mlcli.resume(result.run_dir, epochs=10)                                           # -> RunResult
+    mlcli.evaluate(result.run_dir, split="val")                                       # -> {"metrics": ...}
+    model = mlcli.load(result.run_dir); model.predict(X); model.predict_proba(X)
+    mlcli.predict(result.run_dir, "new.npz"); mlcli.gradcheck(config); mlcli.summary(config)
+
+Errors are `mlcli.errors.MlcliError` subclasses (ConfigError, DataError, CheckpointError, ...), never SystemExit.
+The data flow is config -> data -> models -> runs -> train -> workflows -> cli, with the NumPy core (`nn`, `optim`)
+at the bottom; the names here are imported on first use, so that `import mlcli` stays light.
 """
 
+from mlcli import errors
+
 __version__ = "0.1.0"
+
+__all__ = ["CVResult", "Callback", "Config", "RunResult", "TrainedModel", "__version__", "cv", "errors",
+           "evaluate", "gradcheck", "load", "load_config", "predict", "resume", "summary", "train"]
+
+
+def __getattr__(name: str):
+    """Import the API's modules on first use (explicit imports: no name is ever resolved from a string)."""
+    if name in ("train", "resume", "RunResult"):
+        from mlcli.workflows import train as module
+    elif name in ("cv", "CVResult"):
+        from mlcli.workflows import cv as module
+    elif name == "evaluate":
+        from mlcli.workflows import evaluate as module
+    elif name == "predict":
+        from mlcli.workflows import predict as module
+    elif name in ("load", "TrainedModel"):
+        from mlcli.workflows import load as module
+    elif name == "gradcheck":
+        from mlcli.workflows import gradcheck as module
+    elif name == "summary":
+        from mlcli.workflows import summary as module
+    elif name == "Callback":
+        from mlcli.training import callbacks as module
+    elif name == "Config":
+        from mlcli.config import schema as module
+    elif name == "load_config":
+        from mlcli.config import load as module
+    else:
+        raise AttributeError(f"module 'mlcli' has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from mlcli.cli.app import app
 from mlcli.config.load import load_config, load_config_text
-from mlcli.train.run import run_training
+from mlcli.workflows.train import run_config as run_training
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()

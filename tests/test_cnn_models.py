@@ -99,10 +99,10 @@ def test_first_conv_layer_skips_its_input_gradient_with_the_same_parameter_grads
     dy = rng.normal(size=(2, 4))
     net.forward(x, train=True)
     assert net.backward(dy, input_grad=True) is not None
-    full = {k: v.copy() for k, v in net.named_grads().items()}
+    full = {k: v.copy() for k, v in net.grads().items()}
     net.forward(x, train=True)
     assert net.backward(dy, input_grad=False) is None
-    for name, grad in net.named_grads().items():
+    for name, grad in net.grads().items():
         np.testing.assert_array_equal(grad, full[name])
 
 
@@ -110,9 +110,9 @@ def test_augmentation_does_not_change_the_initial_weights():
     base = cfg_text("{type: cnn, layers: [{type: conv, out_channels: 4, kernel: 3}]}")
     cfgs = [load_config_text(base.replace("as_images: true", f"as_images: true, augment: {aug}"), "c.yaml")
             for aug in ("{}", "{hflip: true, crop_padding: 1, noise_std: 0.1}")]
-    from mlcli.train.run import setup
+    from mlcli.workflows.build import setup
 
-    weights = [setup(c)[2].net.named_params()["0.conv.W"] for c in cfgs]
+    weights = [setup(c)[2].net.params()["0.conv.W"] for c in cfgs]
     np.testing.assert_array_equal(weights[0], weights[1])
 
 

@@ -12,7 +12,7 @@ from mlcli.config.load import load_config_text
 from mlcli.data.pipeline import prepare
 from mlcli.runs.snapshot import load_model
 from mlcli.seeding import generators
-from mlcli.train.run import run_training
+from mlcli.workflows.train import run_config as run_training
 from mlcli.workflows.ensemble import evaluate_ensemble, probabilities
 
 runner = CliRunner()

@@ -18,8 +18,8 @@ def test_flatten_first_network_skips_the_input_gradient_with_identical_parameter
     net.forward(x, train=True)
     dx = net.backward(dy, input_grad=True)
     assert dx.shape == x.shape
-    full = {k: v.copy() for k, v in net.named_grads().items()}
+    full = {k: v.copy() for k, v in net.grads().items()}
     net.forward(x, train=True)
     assert net.backward(dy, input_grad=False) is None
-    for name, grad in net.named_grads().items():
+    for name, grad in net.grads().items():
         np.testing.assert_array_equal(grad, full[name])

@@ -226,12 +226,12 @@ def _mlp(seed: int, dtype: type = np.float32) -> Sequential:
 
 def test_sequential_names_params_and_exposes_the_layer_arrays() -> None:
     net = _mlp(0)
-    params = net.named_params()
+    params = net.params()
     assert list(params) == ["0.linear.W", "0.linear.b", "1.batchnorm.gamma", "1.batchnorm.beta",
                             "4.linear.W", "4.linear.b"]
     assert params["0.linear.W"] is net.layers[0].params["W"]
-    assert list(net.named_grads()) == list(params)
-    assert list(net.named_buffers()) == ["1.batchnorm.running_mean", "1.batchnorm.running_var"]
+    assert list(net.grads()) == list(params)
+    assert list(net.buffers()) == ["1.batchnorm.running_mean", "1.batchnorm.running_var"]
     assert net.num_params() == 4 * 6 + 6 + 6 + 6 + 6 * 3 + 3
     params["4.linear.b"] += 1.0
     np.testing.assert_array_equal(net.layers[4].params["b"], 1.0)
@@ -244,7 +244,7 @@ def test_sequential_float32_stays_float32_through_forward_and_backward() -> None
     y = net.forward(x, train=True)
     dx = net.backward(np.ones_like(y))
     assert y.dtype == dx.dtype == np.float32
-    assert all(g.dtype == np.float32 for g in net.named_grads().values())
+    assert all(g.dtype == np.float32 for g in net.grads().values())
 
 
 def test_state_dict_round_trip_reproduces_outputs() -> None:
@@ -289,7 +289,7 @@ def test_predict_batches_in_eval_mode_and_forward_until_stops_early() -> None:
 
 def test_backward_without_input_grad_fills_the_same_grads_into_stable_arrays() -> None:
     net = _mlp(0, np.float64)
-    grads = net.named_grads()  # fetched once, as the trainer does
+    grads = net.grads()  # fetched once, as the trainer does
     x = np.random.default_rng(4).standard_normal((6, 4))
     dy = np.random.default_rng(5).standard_normal((6, 3))
     net.layers[3].rng = np.random.default_rng(9)
@@ -302,6 +302,6 @@ def test_backward_without_input_grad_fills_the_same_grads_into_stable_arrays() -
         g[...] = 0.0
     assert net.backward(dy, input_grad=False) is None
     assert all(np.abs(g).sum() > 1e-6 for name, g in full.items() if name != "0.linear.b")  # b: cancelled by BN
-    for name, g in net.named_grads().items():
+    for name, g in net.grads().items():
         assert g is grads[name]
         np.testing.assert_allclose(g, full[name], rtol=1e-12)

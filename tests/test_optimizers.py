@@ -264,7 +264,7 @@ def test_invalid_hyperparameters_are_rejected(kind, hyper, message):
 
 def test_make_optimizer_unknown_type_lists_choices():
     with pytest.raises(
-        ValueError, match=r"one of sgd, momentum, nesterov, adagrad, rmsprop, adam; got 'adamw'"
+        ValueError, match=r"one of sgd, momentum, nesterov, adagrad, rmsprop, adam, newton; got 'adamw'"
     ):
         make_optimizer("adamw", lr=0.1)
 
@@ -277,7 +277,7 @@ def test_make_optimizer_unknown_hyperparameter_names_it():
 
 
 def test_registry_maps_to_classes_with_matching_type():
-    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "newton"]
     for key, cls in OPTIMIZERS.items():
         assert cls.type == key
 

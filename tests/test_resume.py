@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from mlcli.cli.app import app
 from mlcli.config.load import load_config_text
 from mlcli.runs.snapshot import load_model
-from mlcli.train.run import Hooks, run_training
+from mlcli.workflows.train import resume, train
 
 runner = CliRunner()
 # dropout, batchnorm, a schedule, Adam and early-stopping bookkeeping: every kind of state a resume must carry
@@ -38,9 +38,9 @@ def _weights(run_dir):
 
 
 def test_resume_continues_exactly_like_an_unbroken_run(tmp_path):
-    full = run_training(load_config_text(CONFIG % 5, "c.yaml"), runs_dir=tmp_path / "a")
-    half = run_training(load_config_text(CONFIG % 2, "c.yaml"), runs_dir=tmp_path / "b")
-    rest = run_training(load_config_text(CONFIG % 5, "c.yaml"), runs_dir=tmp_path / "c", resume=half.run_dir)
+    full = train(load_config_text(CONFIG % 5, "c.yaml"), runs_dir=tmp_path / "a")
+    half = train(load_config_text(CONFIG % 2, "c.yaml"), runs_dir=tmp_path / "b")
+    rest = resume(half.run_dir, epochs=5, runs_dir=tmp_path / "c")
     assert _metrics(rest.run_dir) == _metrics(full.run_dir)[2:]
     for name, value in _weights(full.run_dir).items():
         np.testing.assert_array_equal(_weights(rest.run_dir)[name], value)
@@ -49,17 +49,16 @@ def test_resume_continues_exactly_like_an_unbroken_run(tmp_path):
 
 
 def test_an_interrupted_run_resumes_from_its_last_whole_epoch(tmp_path):
-    full = run_training(load_config_text(CONFIG % 4, "c.yaml"), runs_dir=tmp_path / "a")
+    full = train(load_config_text(CONFIG % 4, "c.yaml"), runs_dir=tmp_path / "a")
     calls = {"n": 0}
 
     def stop_in_epoch_three() -> bool:  # 7 batches per epoch: stop after batch 3 of epoch 3
         calls["n"] += 1
         return calls["n"] == 2 * 7 + 3
 
-    cut = run_training(load_config_text(CONFIG % 4, "c.yaml"), runs_dir=tmp_path / "b",
-                       hooks=Hooks(should_stop=stop_in_epoch_three))
+    cut = train(load_config_text(CONFIG % 4, "c.yaml"), runs_dir=tmp_path / "b", should_stop=stop_in_epoch_three)
     assert cut.status == "interrupted" and load_model(cut.run_dir / "checkpoints" / "last.npz").meta["epoch"] == 2
-    rest = run_training(load_config_text(CONFIG % 4, "c.yaml"), runs_dir=tmp_path / "c", resume=cut.run_dir)
+    rest = resume(cut.run_dir, runs_dir=tmp_path / "c")
     assert _metrics(rest.run_dir) == _metrics(full.run_dir)[2:]
     for name, value in _weights(full.run_dir).items():
         np.testing.assert_array_equal(_weights(rest.run_dir)[name], value)

@@ -11,7 +11,7 @@ from mlcli.nn import parallel
 from mlcli.nn.conv import Conv2d
 from mlcli.nn.layers import Flatten, Linear
 from mlcli.nn.network import Sequential
-from mlcli.train.threads import training_threads
+from mlcli.training.threads import training_threads
 
 
 def _blas_threads() -> list[int]:

@@ -11,28 +11,12 @@ Examples:
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from mlcli.cli.common import SET_HELP, ConfigArg, absolutize_data_path, err, fmt, guarded, load, out, print_json
-from mlcli.cli.progress import Progress, StopFlag
-from mlcli.errors import ConfigError
-
-
-def expand(overrides: list[str]) -> list[list[str]]:
-    """`model.k=1,3` -> [[model.k=1], [model.k=3]]; a bracketed list value is one value."""
-    choices = []
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        v = value.strip()
-        if sep and "," in v and not v.startswith(("[", "{", '"', "'")):
-            choices.append([f"{key}={part.strip()}" for part in v.split(",")])
-        else:
-            choices.append([item])
-    return [list(combo) for combo in itertools.product(*choices)]
+from mlcli.cli.common import SET_HELP, ConfigArg, err, fmt, guarded, out, print_json
+from mlcli.cli.signals import StopFlag
 
 
 def cross_validate(
@@ -46,59 +30,49 @@ def cross_validate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
 ) -> None:
     with guarded():
-        from mlcli.workflows.cv import run_cv
+        from mlcli.workflows.cv import best_setting, cv_grid
 
-        combos = expand(set_)
-        configs = [absolutize_data_path(load(config, combo), config) for combo in combos]
-        k = folds if folds is not None else configs[0].cv.folds
-        if k < 2:
-            raise ConfigError(f"--folds must be >= 2, got {k}")
-        results = []
         with StopFlag() as stop:
-            for cfg in configs:
-                def hooks_for(fold: int, cfg=cfg):
-                    return Progress(True if json_ else quiet, cfg.train.epochs, stop).hooks()
-
-                results.append(run_cv(cfg, k, runs_dir=runs_dir, base_dir=config.resolve().parent,
-                                      hooks_for=hooks_for))
-                if stop():
-                    raise typer.Exit(stop.exit_code)
+            runs = cv_grid(config, folds, overrides=set_, runs_dir=runs_dir, quiet=quiet or json_,
+                           should_stop=stop)
+        if stop():
+            raise typer.Exit(stop.exit_code)
         if json_:
-            if len(results) == 1:
-                r = results[0]
-                print_json({"folds": r["folds"], "mean": r["mean"], "std": r["std"], "cv_dir": r["cv_dir"]})
+            if len(runs) == 1:
+                print_json(runs[0][1].to_dict())
             else:
-                print_json({"runs": [{"set": combo, **r} for combo, r in zip(combos, results, strict=False)]})
+                print_json({"runs": [{"set": combo, **r.to_dict()} for combo, r in runs]})
             return
-        for combo, r in zip(combos, results, strict=False):
+        for combo, r in runs:
             render(r, " ".join(combo))
-        if len(results) > 1:
-            render_comparison(combos, results, configs[0])
+        if len(runs) > 1:
+            render_comparison(runs, *best_setting([r for _, r in runs]))
 
 
-def render(r: dict, label: str) -> None:
-    names = list(r["mean"])
-    table = Table(title=f"{r['k']}-fold cross validation {label}".strip())
+def render(r, label: str) -> None:
+    from rich.table import Table
+
+    names = list(r.mean)
+    table = Table(title=f"{r.k}-fold cross validation {label}".strip())
     table.add_column("fold")
     for m in names:
         table.add_column(m, justify="right")
-    for f in r["folds"]:
+    for f in r.folds:
         table.add_row(str(f["fold"]), *(fmt(f["metrics"].get(m)) for m in names))
-    table.add_row("mean", *(fmt(r["mean"][m]) for m in names))
-    table.add_row("std", *(fmt(r["std"][m]) for m in names))
+    table.add_row("mean", *(fmt(r.mean[m]) for m in names))
+    table.add_row("std", *(fmt(r.std[m]) for m in names))
     out.print(table)
-    err.print(f"cv directory: {r['cv_dir']}")
+    err.print(f"cv directory: {r.cv_dir}")
 
 
-def render_comparison(combos: list[list[str]], results: list[dict], cfg) -> None:
-    key = "accuracy" if "accuracy" in results[0]["mean"] else "loss"
-    pick = max if key == "accuracy" else min
-    best = pick(range(len(results)), key=lambda i: results[i]["mean"].get(key, float("nan")))
+def render_comparison(runs: list, best: int, key: str) -> None:
+    from rich.table import Table
+
     table = Table(title=f"comparison by mean {key} (* = best)")
     table.add_column("setting")
     table.add_column(f"mean {key}", justify="right")
     table.add_column(f"std {key}", justify="right")
-    for i, (combo, r) in enumerate(zip(combos, results, strict=False)):
+    for i, (combo, r) in enumerate(runs):
         mark = " *" if i == best else ""
-        table.add_row(" ".join(combo) + mark, fmt(r["mean"].get(key)), fmt(r["std"].get(key)))
+        table.add_row(" ".join(combo) + mark, fmt(r.mean.get(key)), fmt(r.std.get(key)))
     out.print(table)

@@ -17,10 +17,8 @@ from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from mlcli.cli.common import fmt, guarded, out, print_json
-from mlcli.errors import ConfigError
 
 
 class Split(str, Enum):
@@ -42,21 +40,18 @@ def evaluate(
                                "samples as .npy. Example: --codes codes.npy"),
 ) -> None:
     with guarded():
-        from mlcli.workflows.ensemble import evaluate_ensemble
-        from mlcli.workflows.evaluate import evaluate_checkpoint
+        import mlcli
 
-        paths = [p / "checkpoints" / "best.npz" if p.is_dir() else p for p in checkpoints]
-        if len(paths) > 1:
-            if data is not None or codes is not None:
-                raise ConfigError("--data and --codes take one checkpoint, not an ensemble")
-            result = evaluate_ensemble(paths, split=split.value)
-            title = f"ensemble of {len(paths)} on {result['split']} (n={result['n']})"
-        else:
-            result = evaluate_checkpoint(paths[0], split=split.value, data_path=data, codes_path=codes)
-            title = f"{result['checkpoint']} on {result['split']} (n={result['n']})"
+        result = mlcli.evaluate(checkpoints, split=split.value, data=data, codes=codes)
         if json_:
             print_json(result)
             return
+        from rich.table import Table
+
+        if "members" in result:
+            title = f"ensemble of {len(checkpoints)} on {result['split']} (n={result['n']})"
+        else:
+            title = f"{result['checkpoint']} on {result['split']} (n={result['n']})"
         table = Table(title=title)
         table.add_column("metric")
         table.add_column("value", justify="right")
@@ -65,6 +60,3 @@ def evaluate(
         out.print(table)
         if codes is not None:
             out.print(f"codes written to {codes}")
-
-
-

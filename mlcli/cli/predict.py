@@ -8,8 +8,6 @@ Examples:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -28,20 +26,10 @@ def predict(
                                   "atomically) instead of printing JSON lines. Example: --out preds.csv"),
 ) -> None:
     with guarded():
-        from mlcli.runs.atomic import atomic_write_text
-        from mlcli.workflows.predict import predict_file
+        import mlcli
 
-        if checkpoint.is_dir():
-            checkpoint = checkpoint / "checkpoints" / "best.npz"
-        rows = predict_file(checkpoint, inputs)
+        rows = mlcli.predict(checkpoint, inputs, out=out_path)
         if out_path is None:
             sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
-            return
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["index", "prediction"])
-        for r in rows:
-            value = r["prediction"]
-            writer.writerow([r["index"], " ".join(map(str, value)) if isinstance(value, list) else value])
-        atomic_write_text(out_path, buf.getvalue())
-        out.print(f"{len(rows)} predictions written to {out_path}")
+        else:
+            out.print(f"{len(rows)} predictions written to {out_path}")

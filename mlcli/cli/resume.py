@@ -16,10 +16,9 @@ from pathlib import Path
 
 import typer
 
-from mlcli.cli.common import guarded, load
-from mlcli.cli.progress import Progress, StopFlag
+from mlcli.cli.common import guarded
+from mlcli.cli.signals import StopFlag
 from mlcli.cli.train import render
-from mlcli.errors import ConfigError
 
 
 def resume(
@@ -32,16 +31,10 @@ def resume(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output, only the final table."),
 ) -> None:
     with guarded():
-        from mlcli.train.run import run_training
+        import mlcli
 
-        config_path = run_dir / "config.yaml"
-        if not config_path.is_file():
-            raise ConfigError(f"{run_dir}: not a run directory (no config.yaml)")
-        cfg = load(config_path, [f"train.epochs={epochs}"] if epochs is not None else [])
         with StopFlag() as stop:
-            progress = Progress(quiet, cfg.train.epochs, stop)
-            result = run_training(cfg, runs_dir=runs_dir, base_dir=config_path.resolve().parent,
-                                  hooks=progress.hooks(), resume=run_dir)
+            result = mlcli.resume(run_dir, epochs, runs_dir=runs_dir, quiet=quiet, should_stop=stop)
         render(result)
         if result.status == "interrupted":
             raise typer.Exit(stop.exit_code)

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from mlcli.cli.common import SET_HELP, ConfigArg, absolutize_data_path, fmt, guarded, load, out
-from mlcli.cli.progress import Progress, StopFlag
+from mlcli.cli.common import SET_HELP, ConfigArg, fmt, guarded, out
+from mlcli.cli.signals import StopFlag
 
 
 def train(
@@ -29,19 +28,19 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output, only the final table."),
 ) -> None:
     with guarded():
-        from mlcli.train.run import run_training
+        import mlcli
 
-        cfg = absolutize_data_path(load(config, set_, seed), config)
         with StopFlag() as stop:
-            progress = Progress(quiet, cfg.train.epochs, stop)
-            result = run_training(cfg, runs_dir=runs_dir, name=name, base_dir=config.resolve().parent,
-                                  hooks=progress.hooks())
+            result = mlcli.train(config, overrides=set_, runs_dir=runs_dir, name=name, seed=seed, quiet=quiet,
+                                 should_stop=stop)
         render(result)
         if result.status == "interrupted":
             raise typer.Exit(stop.exit_code)
 
 
 def render(result) -> None:
+    from rich.table import Table
+
     s = result.summary
     table = Table(title=f"{s['model']} — {s['status']} — best epoch {s.get('best_epoch')}")
     table.add_column("split")
@@ -55,4 +54,4 @@ def render(result) -> None:
         table.add_row("test", *(fmt(s["test"].get(m)) for m in metrics))
     out.print(table)
     out.print(f"run directory: {result.run_dir}")
-    out.print(f"checkpoint:    {result.run_dir / 'checkpoints' / 'best.npz'}")
+    out.print(f"checkpoint:    {result.best_checkpoint}")

@@ -37,18 +37,21 @@ class ClassicalModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.estimator.predict(self.rows(x))
 
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, C), float64: the Gaussian classifier's posteriors, k-NN's vote fractions."""
+        scores = self.estimator.scores(self.rows(x)).astype(np.float64)
+        return np.exp(scores) if getattr(self.estimator, "scores_are_log_posteriors", False) else scores
+
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         """accuracy (+ loss = mean negative log posterior for the Gaussian classifier) or mse, r2, loss."""
-        from mlcli.models.metrics import task_metrics
+        from mlcli.models.metrics import mean_nll, mse, task_metrics
 
         pred = self.predict(x)
         metrics: dict[str, float] = {}
         if self.task == "regression":
-            target = y.reshape(pred.shape)
-            metrics["loss"] = float(np.mean((pred - target) ** 2))
+            metrics["loss"] = mse(pred, y)
         elif getattr(self.estimator, "scores_are_log_posteriors", False):
-            log_post = self.estimator.scores(self.rows(x))
-            metrics["loss"] = float(-np.mean(log_post[np.arange(len(y)), y]))
+            metrics["loss"] = mean_nll(self.estimator.scores(self.rows(x)), y)
         metrics.update(task_metrics(self.task, pred, y))
         return metrics
 

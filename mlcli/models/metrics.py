@@ -4,6 +4,10 @@
 - regression: `mse` = mean over all elements of (y_hat - y)^2; `r2` = 1 - SS_res / SS_tot with SS_tot around the
   per-output mean, averaged over outputs (scikit-learn's `r2_score` default, "uniform_average").
 - reconstruction: `reconstruction_mse` = mean over all elements of (x_hat - x)^2.
+- the loss of a model that gives class probabilities without logits (Gaussian posteriors, an ensemble's averaged
+  probabilities): `mean_nll` = mean over samples of -log p(true class).
+
+The one place these formulas live: models, the trainer's running averages and ensembles all call them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ def r2(pred: np.ndarray, y: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         scores = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), 0.0)
     return float(scores.mean())
+
+
+def mean_nll(log_p: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes; log_p: (N, C) log probabilities, y: (N,) labels."""
+    return float(-np.mean(log_p[np.arange(len(y)), y]))
+
+
+def mean_nll_of_probabilities(p: np.ndarray, y: np.ndarray, floor: float = 1e-12) -> float:
+    """`mean_nll` of probabilities p (N, C), each floored at `floor` so that a zero gives a finite loss."""
+    true_p = p[np.arange(len(y)), y]
+    return float(-np.mean(np.log(np.maximum(true_p, floor))))
 
 
 def task_metrics(task: str, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:

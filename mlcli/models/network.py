@@ -17,6 +17,8 @@ import numpy as np
 from mlcli.nn import losses
 from mlcli.nn.network import Sequential
 
+NEWTON_KINDS = {"softmax_cross_entropy": "softmax", "sigmoid_bce": "logistic", "mse": "linear"}
+
 
 class NetworkModel:
     """A network, its loss (`softmax_cross_entropy`, `sigmoid_bce` or `mse`) and its task."""
@@ -46,6 +48,15 @@ class NetworkModel:
             return x.reshape(len(x), -1)
         return y
 
+    def objective_closure(self, x: np.ndarray, y: np.ndarray, l2: float = 0.0):
+        """The exact objective on (x, y) for second-order optimizers: `closure() -> (loss, grad, hess)` over the
+        parameters in `net.params()` order (W then b of the single Linear layer a Newton-trained model has)."""
+        from mlcli.optim.newton import linear_model_closure
+
+        linear = self.net.layers[-1]
+        return linear_model_closure(linear.params["W"], linear.params["b"], x.reshape(len(x), -1), y,
+                                    NEWTON_KINDS[self.loss], l2)
+
     def train_batch(self, xb: np.ndarray, yb: np.ndarray | None) -> tuple[float, np.ndarray]:
         """One forward/backward pass in training mode; returns (data loss, outputs), leaves grads in the net."""
         out = self.net.forward(xb, train=True)
@@ -70,6 +81,16 @@ class NetworkModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.decide(self.outputs(x))
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, C) of a classifier, float64: softmax of the logits, or [1 - p, p] for one
+        sigmoid logit."""
+        out = self.outputs(x).astype(np.float64)
+        if self.loss == "sigmoid_bce":
+            with np.errstate(over="ignore"):
+                p1 = 1.0 / (1.0 + np.exp(-out[:, 0]))
+            return np.stack([1.0 - p1, p1], axis=1)
+        return losses.softmax(out)
 
     def codes(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The autoencoder's bottleneck codes (N, code_size)."""

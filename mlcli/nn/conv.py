@@ -255,7 +255,7 @@ class Conv2d(Layer):
         if bias:
             self.params["b"] = np.zeros(self.out_channels, dtype=dtype)
         # gradient arrays live as long as the layer and are overwritten in place, so that a dict of them taken
-        # once (by the trainer, through Sequential.named_grads) stays valid
+        # once (by the trainer, through Sequential.grads()) stays valid
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.work = Workspace()
 

@@ -2,7 +2,7 @@
 
 Every learnable array is named `"<index>.<kind>.<param>"` (e.g. `"0.linear.W"`, `"1.batchnorm.gamma"`), every
 buffer likewise (`"1.batchnorm.running_mean"`). The optimizer, checkpoints and gradient-check reports all use
-these names. `named_params()` returns the layers' own arrays, so an optimizer that updates them in place updates
+these names. `params()` returns the layers' own arrays, so an optimizer that updates them in place updates
 the network; `state_dict()` returns copies.
 """
 
@@ -71,36 +71,36 @@ class Sequential:
                 for i, layer in enumerate(self.layers)
                 for name, array in getattr(layer, attribute).items()}
 
-    def named_params(self) -> dict[str, np.ndarray]:
+    def params(self) -> dict[str, np.ndarray]:
         """Learnable arrays by dotted name; the values ARE the layers' arrays (update them in place)."""
         return self._named("params")
 
-    def named_grads(self) -> dict[str, np.ndarray]:
-        """Gradients of the last backward, with the same names and shapes as `named_params()`.
+    def grads(self) -> dict[str, np.ndarray]:
+        """Gradients of the last backward, with the same names and shapes as `params()`.
 
         Layers allocate their gradient arrays once and overwrite them in place on every backward, so a trainer
         may fetch this dict once and keep it (the trainer does).
         """
         return self._named("grads")
 
-    def named_buffers(self) -> dict[str, np.ndarray]:
+    def buffers(self) -> dict[str, np.ndarray]:
         """Saved, never optimized arrays (batchnorm running statistics) by dotted name."""
         return self._named("buffers")
 
     def num_params(self) -> int:
         """Total number of learnable scalars."""
-        return sum(p.size for p in self.named_params().values())
+        return sum(p.size for p in self.params().values())
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, by dotted name."""
-        return {name: array.copy() for name, array in {**self.named_params(), **self.named_buffers()}.items()}
+        return {name: array.copy() for name, array in {**self.params(), **self.buffers()}.items()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy `state` into the network's arrays in place, strictly: the names must be exactly those of
         `state_dict()` and every array must match in shape and dtype; otherwise ValueError lists every
         missing, unexpected and mismatched name, and nothing is loaded.
         """
-        own = {**self.named_params(), **self.named_buffers()}
+        own = {**self.params(), **self.buffers()}
         problems = []
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]

@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from mlcli.optim.optimizers import Optimizer
+
 KINDS = ("softmax", "logistic", "linear")
 
 
@@ -134,14 +136,20 @@ def check_hessian_memory(n_params: int, max_memory_mb: float) -> None:
                          f"max_memory_mb is {max_memory_mb:g}")
 
 
-class Newton:
-    """Damped Newton optimizer: one full-batch step per call of `step_model` (once per epoch).
+class Newton(Optimizer):
+    """Damped Newton optimizer: theta <- theta - (H + damping I)^-1 grad, one full-batch step per `step`.
 
-    theta <- theta - (H + damping I)^-1 grad at the current theta; no learning rate (`lr` is kept only so that a
-    trainer that sets one per epoch can), `max_memory_mb` bounds the Hessian.
+    It has the step interface of every optimizer, `step(params, grads, closure)`, where `closure()` returns the
+    model's exact objective at the current parameters, `(loss, grad (P,), hess (P, P))` over `params` flattened
+    row-major and concatenated in their dict order (as `torch.optim.LBFGS` takes a closure that re-evaluates the
+    model). The first-order `grads` are not used: the closure's gradient includes the l2 term exactly.
+    `full_batch` tells the trainer to give each step the whole training set, in its stored order. No learning rate
+    (`lr` is kept at 1 only so that a trainer that sets one per epoch can), no state besides the step count;
+    `max_memory_mb` bounds the Hessian (`check_params` refuses a model before training starts).
     """
 
-    is_newton = True
+    type = "newton"
+    full_batch = True
 
     def __init__(self, damping: float = 1e-4, max_memory_mb: float = 256.0) -> None:
         if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not (
@@ -150,9 +158,28 @@ class Newton:
         if isinstance(max_memory_mb, bool) or not isinstance(max_memory_mb, (int, float)) or not (
                 max_memory_mb > 0 and math.isfinite(max_memory_mb)):
             raise ValueError(f"max_memory_mb must be a number > 0, got {max_memory_mb!r}")
+        super().__init__(lr=1.0)
         self.damping = float(damping)
         self.max_memory_mb = max_memory_mb
-        self.lr = 1.0
+
+    def check_params(self, params: dict[str, np.ndarray]) -> None:
+        """ValueError when the Hessian of these parameters would exceed `max_memory_mb`."""
+        check_hessian_memory(sum(p.size for p in params.values()), self.max_memory_mb)
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], closure=None) -> None:
+        """One Newton step on every array of `params`, in place, from the objective `closure()` evaluates."""
+        if closure is None:
+            raise ValueError("Newton's method needs a closure that returns the exact (loss, grad, hessian)")
+        self.check_params(params)
+        arrays = list(params.values())
+        theta = np.concatenate([a.ravel() for a in arrays]).astype(np.float64)
+        _loss, grad, hess = closure()
+        new = newton_step(theta, grad, hess, self.damping)
+        self.t += 1
+        start = 0
+        for a in arrays:
+            a[...] = new[start:start + a.size].reshape(a.shape)
+            start += a.size
 
     def step_model(self, W: np.ndarray, b: np.ndarray, X: np.ndarray, y: np.ndarray, kind: str,
                    l2: float = 0.0) -> float:
@@ -160,17 +187,31 @@ class Newton:
 
         kind: "softmax" (y int labels), "logistic" (K = 1, y in {0, 1}) or "linear" (y (N,) or (N, K)).
         """
-        check_hessian_memory(W.size + b.size, self.max_memory_mb)
+        closure = linear_model_closure(W, b, X, y, kind, l2)
+        loss = {}
+
+        def evaluate():
+            loss["before"], grad, hess = closure()
+            return loss["before"], grad, hess
+
+        self.step({"W": W, "b": b}, {}, closure=evaluate)
+        return loss["before"]
+
+    def __repr__(self) -> str:
+        return f"Newton(damping={self.damping:g})"
+
+
+def linear_model_closure(W: np.ndarray, b: np.ndarray, X: np.ndarray, y: np.ndarray, kind: str, l2: float = 0.0):
+    """The closure of a one-Linear-layer model W (K, D), b (K,) on X (N, D), y: its objective at the current W, b.
+
+    Checks `kind` at once, so that a wrong one fails before any step.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    X64, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+
+    def closure():
         theta = np.concatenate([W.ravel(), b]).astype(np.float64)
-        loss, grad, hess = objective(kind, theta, np.asarray(X, dtype=np.float64), np.asarray(y), W.shape[0], l2)
-        new = newton_step(theta, grad, hess, self.damping)
-        W[...] = new[:W.size].reshape(W.shape)
-        b[...] = new[W.size:]
-        return loss
+        return objective(kind, theta, X64, y, W.shape[0], l2)
 
-    def state_dict(self) -> dict:
-        """Newton keeps no state between steps."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Nothing to restore: Newton keeps no state between steps."""
+    return closure

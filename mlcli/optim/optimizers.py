@@ -2,7 +2,7 @@
 
 Every optimizer has one interface (cs231n's `optim.py`, PyTorch's `torch.optim`):
 
-    opt = make_optimizer("adam", lr=1e-3)
+    opt = make_optimizer("adam", lr=1e-3)      # mlcli.optim.registry
     opt.step(net.params(), net.grads())   # updates the parameter arrays in place
     opt.lr = schedule(epoch)               # the trainer sets the learning rate every epoch
 
@@ -25,7 +25,6 @@ machine a 512x3072 float32 momentum step takes 0.85 ms instead of 1.5). The resu
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -57,6 +56,7 @@ class Optimizer:
 
     type = "optimizer"
     slot_names: tuple[str, ...] = ()
+    full_batch = False  # True: every step needs the whole training set (Newton's method)
 
     def __init__(self, lr: float) -> None:
         self.lr = _check_range("lr", lr, 0.0, low_open=True)
@@ -65,8 +65,14 @@ class Optimizer:
         self._checked: dict[str, tuple] = {}  # name -> (shape, dtype) its slots were checked against
         self._scratch: dict[np.dtype, np.ndarray] = {}
 
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        """Apply one update to every array of `params` in place, using `grads` (same keys, same shapes)."""
+    def check_params(self, params: dict[str, np.ndarray]) -> None:
+        """Raise ValueError, before training starts, when this optimizer cannot train these parameters."""
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], closure=None) -> None:
+        """Apply one update to every array of `params` in place, using `grads` (same keys, same shapes).
+
+        `closure` (the model's exact objective, for second-order methods) is ignored by first-order rules.
+        """
         if params.keys() != grads.keys():
             missing = sorted(set(params) ^ set(grads))
             raise ValueError(f"params and grads must have the same names; these are in only one: {missing}")
@@ -238,6 +244,7 @@ class RMSProp(Optimizer):
     """
 
     type = "rmsprop"
+    slot_names = ("a", "v")  # every slot it can carry (the checkpoint reader's allow-list); without momentum, "a"
 
     def __init__(self, lr: float, beta: float = 0.9, eps: float = 1e-7, momentum: float = 0.0) -> None:
         super().__init__(lr)
@@ -317,27 +324,3 @@ def _scaled_step(g: np.ndarray, a: np.ndarray, eps: float, lr: float, out: np.nd
     out += eps
     np.divide(g, out, out=out)
     out *= lr
-
-
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "momentum": Momentum,
-    "nesterov": Nesterov,
-    "adagrad": Adagrad,
-    "rmsprop": RMSProp,
-    "adam": Adam,
-}
-
-
-def make_optimizer(type: str, **hyper: Any) -> Optimizer:
-    """Build the optimizer registered as `type` (a key of OPTIMIZERS) with hyperparameters `hyper` (lr, ...)."""
-    cls = OPTIMIZERS.get(type)
-    if cls is None:
-        raise ValueError(f"optimizer type must be one of {', '.join(OPTIMIZERS)}; got {type!r}")
-    accepted = [p for p in inspect.signature(cls).parameters]
-    unknown = sorted(set(hyper) - set(accepted))
-    if unknown:
-        raise ValueError(f"optimizer {type!r} got unknown hyperparameter(s) {unknown}; accepted: {accepted}")
-    if "lr" not in hyper:
-        raise ValueError(f"optimizer {type!r} needs lr")
-    return cls(**hyper)

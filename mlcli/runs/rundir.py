@@ -111,3 +111,17 @@ def write_summary(run_dir: Path, summary: dict) -> None:
 def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def checkpoint_path(path: Path | str, which: str = "best") -> Path:
+    """A checkpoint file as given, or a run directory's `checkpoints/<which>.npz` (`best` by default)."""
+    path = Path(path)
+    return path / "checkpoints" / f"{which}.npz" if path.is_dir() else path
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    """A run's summary.json, or None when it has none (a run killed before it ended) or it is unreadable."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -20,8 +20,6 @@ import numpy as np
 from mlcli.errors import CheckpointError, ConfigError
 from mlcli.runs.checkpoint import load_checkpoint, save_checkpoint
 
-OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("v",), "nesterov": ("v",), "adagrad": ("a",),
-                   "rmsprop": ("a", "v"), "adam": ("m", "a"), "newton": ()}
 
 
 @dataclass
@@ -77,7 +75,7 @@ def save_model(path: Path, config, model, data, *, epoch: int, metrics: dict, op
     arrays = {f"model.{name}": arr for name, arr in model.state().items()}
     if data.standardizer is not None:
         arrays.update({f"prep.{k}": v for k, v in data.standardizer.state().items()})
-    if optimizer is not None and not getattr(optimizer, "is_newton", False):
+    if optimizer is not None:
         state = optimizer.state_dict()
         meta["optimizer"] = {"type": state["type"], "t": int(state["t"]), "lr": float(state["lr"]),
                              "slots": {p: sorted(s) for p, s in state["slots"].items()}}
@@ -134,10 +132,13 @@ def expected_arrays(meta: dict) -> dict[str, tuple]:
         specs["prep.std"] = ("float64", shape)
     opt = meta.get("optimizer")
     if opt is not None and model.is_network:
-        allowed = OPTIMIZER_SLOTS.get(opt.get("type"))
-        if allowed is None:
+        from mlcli.optim.registry import OPTIMIZERS
+
+        cls = OPTIMIZERS.get(opt.get("type"))
+        if cls is None:
             raise CheckpointError(f"unknown optimizer type {opt.get('type')!r}")
-        params = model.net.named_params()
+        allowed = cls.slot_names
+        params = model.net.params()
         for param, slots in dict(opt.get("slots", {})).items():
             if param not in params:
                 raise CheckpointError(f"optimizer state for unknown parameter {param!r}")

@@ -1,7 +1,7 @@
-"""k-fold cross validation: one sub-run per fold, then the mean and spread of every metric.
+"""k-fold cross validation: one sub-run per fold, then the mean and spread of every metric; `mlcli.cv`.
 
-    result = run_cv(config, folds=5, runs_dir=Path("runs"))
-    result["mean"]["accuracy"], result["std"]["accuracy"]
+    result = cv("configs/mlp.yaml", folds=5, runs_dir="runs")
+    result.mean["accuracy"], result.std["accuracy"], result.folds[0]["metrics"], result.fold_indices[0]["val"]
 
 The test split of the holdout (data.test_fraction; the official test set for MNIST/CIFAR-10) is set aside; the
 rest is dealt into k stratified, seeded folds. Fold i trains on the other k-1 folds, standardized with their own
@@ -10,12 +10,16 @@ statistics, and is scored on fold i by its best epoch (the same rule as `best.np
     runs/<name>-cv-<stamp>/config.yaml, folds.json, cv_summary.json, fold-1/ ... fold-k/ (ordinary run dirs)
 
 `std` is the population standard deviation over folds (numpy's default, as `cross_val_score(...).std()`).
+A comma list in a `key=value` override (`model.k=1,3,5`) runs one cross validation per value (`cv_grid`), and
+`best_setting` picks the best by mean accuracy (or mean loss when there is no accuracy).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +33,34 @@ from mlcli.data.pipeline import (
     standardize,
 )
 from mlcli.data.splits import kfold_indices
+from mlcli.errors import ConfigError
 from mlcli.models.context import compute_dtype
+from mlcli.models.metrics import mode_of
 from mlcli.runs.atomic import atomic_write_text
 from mlcli.runs.rundir import clean, create_run_dir, write_config
 from mlcli.seeding import generators
-from mlcli.train.run import Hooks, run_training
+from mlcli.workflows.build import override_items, resolve_config
+from mlcli.workflows.train import run_config
+
+
+@dataclass
+class CVResult:
+    """folds: [{"fold", "metrics", "status", "best_epoch", "run_dir"}]; fold_indices: [{"fold", "train", "val"}]
+    (indices into the dataset as loaded); test_indices: the held-out test rows (None: the official test split)."""
+
+    cv_dir: Path
+    k: int
+    folds: list[dict]
+    mean: dict[str, float]
+    std: dict[str, float]
+    fold_indices: list[dict]
+    test_indices: list[int] | None
+    status: str = "completed"
+
+    def to_dict(self) -> dict:
+        """The JSON form (`mlcli cv --json`, cv_summary.json)."""
+        return {"cv_dir": str(self.cv_dir), "k": self.k, "status": self.status, "folds": self.folds,
+                "mean": self.mean, "std": self.std}
 
 
 def fold_metrics(summary: dict) -> dict[str, float]:
@@ -42,40 +69,88 @@ def fold_metrics(summary: dict) -> dict[str, float]:
     return {k.removeprefix("val_"): v for k, v in best.items() if k.startswith("val_")}
 
 
-def run_cv(config, folds: int, *, runs_dir: Path = Path("runs"), name: str | None = None,
-           base_dir: Path | None = None, hooks_for: Callable[[int], Hooks] | None = None) -> dict:
-    """Cross-validate `config` over `folds` folds; returns the cv summary (also written as cv_summary.json)."""
-    gens = data_generators(config.data, generators(config.seed))
-    ds = load_dataset(config.data, gens.data, base_dir)
-    if config.data.type in OFFICIAL_SPLIT_TYPES:
+def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path = "runs", name: str | None = None,
+       seed: int | None = None, callbacks=(), quiet: bool = True,
+       should_stop: Callable[[], bool] | None = None) -> CVResult:
+    """Cross-validate `config` (a path, dict or Config) over `folds` folds (default: its `cv.folds`).
+
+    The folds run one after another; an interrupted fold ends the cross validation with status `interrupted`
+    and the folds finished so far. `callbacks` (objects, shared by every fold) see each fold's training.
+    """
+    cfg, base_dir = resolve_config(config, overrides, seed)
+    k = folds if folds is not None else cfg.cv.folds
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ConfigError(f"folds (--folds) must be an integer >= 2, got {k!r}")
+    gens = data_generators(cfg.data, generators(cfg.seed))
+    ds = load_dataset(cfg.data, gens.data, base_dir)
+    test_indices = None
+    if cfg.data.type in OFFICIAL_SPLIT_TYPES:
         pool_idx = np.arange(ds.n)
-        test = load_dataset(config.data, gens.data, base_dir, split="test")
+        test = load_dataset(cfg.data, gens.data, base_dir, split="test")
     else:
-        tr, va, te = split_indices(ds, config.data, gens.split)
+        tr, va, te = split_indices(ds, cfg.data, gens.split)
         pool_idx = np.sort(np.concatenate([tr, va]))
         test = ds.subset(te)
+        test_indices = te.tolist()
     pool = ds.subset(pool_idx)
-    fold_idx = kfold_indices(pool.y, k=folds, rng=gens.split, stratify=ds.task == "classification")
-    cv_dir = create_run_dir(runs_dir, f"{name or config.name}-cv", checkpoints=False)
-    write_config(cv_dir, config.resolved())
+    split = kfold_indices(pool.y, k=k, rng=gens.split, stratify=ds.task == "classification")
+    fold_indices = [{"fold": i + 1, "train": pool_idx[t].tolist(), "val": pool_idx[v].tolist()}
+                    for i, (t, v) in enumerate(split)]
+    cv_dir = create_run_dir(Path(runs_dir), f"{name or cfg.name}-cv", checkpoints=False)
+    write_config(cv_dir, cfg.resolved())
     atomic_write_text(cv_dir / "folds.json", json.dumps({
-        "k": folds, "seed": config.seed, "test": te.tolist() if config.data.type not in OFFICIAL_SPLIT_TYPES
-        else "official test split",
-        "folds": [{"fold": i + 1, "train": pool_idx[t].tolist(), "val": pool_idx[v].tolist()}
-                  for i, (t, v) in enumerate(fold_idx)]}) + "\n")
-    results = []
-    for i, (t, v) in enumerate(fold_idx):
-        (train, val, test_std), scaler = standardize(pool.subset(t), [pool.subset(v), test], config.data,
-                                                     compute_dtype(config))
+        "k": k, "seed": cfg.seed, "test": test_indices if test_indices is not None else "official test split",
+        "folds": fold_indices}) + "\n")
+    results, status = [], "completed"
+    for i, (t, v) in enumerate(split):
+        (train, val, test_std), scaler = standardize(pool.subset(t), [pool.subset(v), test], cfg.data,
+                                                     compute_dtype(cfg))
         data = PreparedData(train=train, val=val, test=test_std, standardizer=scaler)
-        run = run_training(config, data=data, run_dir=cv_dir / f"fold-{i + 1}",
-                           hooks=hooks_for(i + 1) if hooks_for else None)
+        run = run_config(cfg, base_dir=base_dir, data=data, run_dir=cv_dir / f"fold-{i + 1}", callbacks=callbacks,
+                         quiet=quiet, should_stop=should_stop, overrides=overrides)
         results.append({"fold": i + 1, "metrics": fold_metrics(run.summary), "status": run.status,
-                        "best_epoch": run.summary.get("best_epoch")})
-    names = sorted({k for r in results for k in r["metrics"]})
+                        "best_epoch": run.summary.get("best_epoch"), "run_dir": str(run.run_dir)})
+        if run.status == "interrupted":
+            status = "interrupted"
+            break
+    names = sorted({m for r in results for m in r["metrics"]})
     values = {m: np.array([r["metrics"].get(m, np.nan) for r in results], dtype=np.float64) for m in names}
-    summary = {"cv_dir": str(cv_dir), "k": folds, "folds": results,
-               "mean": {m: float(np.mean(v)) for m, v in values.items()},
-               "std": {m: float(np.std(v)) for m, v in values.items()}}
-    atomic_write_text(cv_dir / "cv_summary.json", json.dumps(clean(summary), indent=2, allow_nan=False) + "\n")
-    return summary
+    result = CVResult(cv_dir=cv_dir, k=k, folds=results, mean={m: float(np.mean(v)) for m, v in values.items()},
+                      std={m: float(np.std(v)) for m, v in values.items()}, fold_indices=fold_indices,
+                      test_indices=test_indices, status=status)
+    atomic_write_text(cv_dir / "cv_summary.json",
+                      json.dumps(clean(result.to_dict()), indent=2, allow_nan=False) + "\n")
+    return result
+
+
+def expand_overrides(overrides) -> list[list[str]]:
+    """`["model.k=1,3", "seed=2"]` -> [[model.k=1, seed=2], [model.k=3, seed=2]]: the product of every comma list;
+    a bracketed or quoted value is one value."""
+    choices = []
+    for item in override_items(overrides):
+        key, sep, value = item.partition("=")
+        v = value.strip()
+        if sep and "," in v and not v.startswith(("[", "{", '"', "'")):
+            choices.append([f"{key}={part.strip()}" for part in v.split(",")])
+        else:
+            choices.append([item])
+    return [list(combo) for combo in itertools.product(*choices)]
+
+
+def cv_grid(config, folds: int | None = None, *, overrides=None, **options) -> list[tuple[list[str], CVResult]]:
+    """One cross validation per combination of the comma lists in `overrides` (see `expand_overrides`)."""
+    results = []
+    for combo in expand_overrides(overrides):
+        result = cv(config, folds, overrides=combo, **options)
+        results.append((combo, result))
+        if result.status == "interrupted":
+            break
+    return results
+
+
+def best_setting(results: list[CVResult]) -> tuple[int, str]:
+    """(index of the best result, the metric it was chosen by): the highest mean accuracy, else the lowest loss."""
+    metric = "accuracy" if "accuracy" in results[0].mean else "loss"
+    sign = 1.0 if mode_of(metric) == "max" else -1.0
+    scores = [sign * r.mean.get(metric, float("nan")) for r in results]
+    return max(range(len(results)), key=lambda i: -np.inf if np.isnan(scores[i]) else scores[i]), metric

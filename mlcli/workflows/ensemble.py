@@ -19,22 +19,15 @@ import numpy as np
 from mlcli.data.pipeline import prepare
 from mlcli.errors import ConfigError
 from mlcli.models.context import compute_dtype
-from mlcli.models.metrics import task_metrics
-from mlcli.nn.losses import softmax
+from mlcli.models.metrics import mean_nll_of_probabilities, mse, task_metrics
+from mlcli.runs.rundir import checkpoint_path
 from mlcli.runs.snapshot import LoadedModel, load_model
 from mlcli.seeding import generators
 
 
 def probabilities(model, x: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, C) of a classifier."""
-    if model.is_network:
-        out = model.outputs(x).astype(np.float64)
-        if model.loss == "sigmoid_bce":
-            p1 = 1.0 / (1.0 + np.exp(-out[:, 0]))
-            return np.stack([1.0 - p1, p1], axis=1)
-        return softmax(out)
-    scores = model.estimator.scores(model.rows(x)).astype(np.float64)
-    return np.exp(scores) if getattr(model.estimator, "scores_are_log_posteriors", False) else scores
+    """Class probabilities (N, C) of a classifier (network or classical)."""
+    return model.probabilities(x)
 
 
 def _data_identity(loaded: LoadedModel) -> dict:
@@ -45,6 +38,8 @@ def _data_identity(loaded: LoadedModel) -> dict:
 
 
 def evaluate_ensemble(paths: list[Path], *, split: str = "test") -> dict:
+    """Metrics of the ensemble of the checkpoints `paths` on `split`, and of each member."""
+    paths = [checkpoint_path(p) for p in paths]
     members = [load_model(p) for p in paths]
     first = members[0]
     for path, m in zip(paths[1:], members[1:], strict=True):
@@ -61,17 +56,16 @@ def evaluate_ensemble(paths: list[Path], *, split: str = "test") -> dict:
         y = ds.y
         member_rows.append({"checkpoint": str(path), "metrics": m.model.evaluate(ds.x, ds.y)})
         if task == "classification":
-            outputs.append(probabilities(m.model, ds.x))
+            outputs.append(m.model.probabilities(ds.x))
         else:
             outputs.append(np.asarray(m.model.predict(ds.x), dtype=np.float64))
     mean = np.mean(outputs, axis=0)
     if task == "classification":
-        true_p = mean[np.arange(len(y)), y]
-        metrics = {"loss": float(-np.mean(np.log(np.maximum(true_p, 1e-12))))}
+        metrics = {"loss": mean_nll_of_probabilities(mean, y)}
         metrics.update(task_metrics(task, mean.argmax(axis=1), y))
     else:
         target = y if task == "regression" else ds.x.reshape(len(ds.x), -1)
-        metrics = {"loss": float(np.mean((mean.reshape(len(target), -1) - target.reshape(len(target), -1)) ** 2))}
+        metrics = {"loss": mse(mean.reshape(len(target), -1), target.reshape(len(target), -1))}
         metrics.update(task_metrics(task, mean, target))
     return {"checkpoints": [str(p) for p in paths], "split": split, "n": len(y), "metrics": metrics,
             "members": member_rows}

@@ -1,6 +1,9 @@
-"""Evaluate a checkpoint: rebuild the model and its data from the file alone, then compute the metrics.
+"""Evaluate a checkpoint: rebuild its model and data from the file alone, then the metrics; `mlcli.evaluate`.
 
-    evaluate_checkpoint(Path("runs/r/checkpoints/best.npz"), split="test")
+    evaluate("runs/r")                                      # a run directory: its best.npz
+    evaluate("runs/r/checkpoints/last.npz", split="val")
+    evaluate("runs/r", data="new.npz")                      # another data file, standardized as in training
+    evaluate(["runs/a", "runs/b"])                          # several: their ensemble (mlcli.workflows.ensemble)
     -> {"checkpoint": ..., "split": "test", "n": 270, "metrics": {"loss": ..., "accuracy": ...}}
 """
 
@@ -15,15 +18,36 @@ from mlcli.data.pipeline import prepare
 from mlcli.errors import DataError
 from mlcli.models.context import compute_dtype
 from mlcli.runs.atomic import atomic_write_bytes
+from mlcli.runs.rundir import checkpoint_path
 from mlcli.runs.snapshot import load_model, prepare_inputs
 from mlcli.seeding import generators
+
+SPLITS = ("test", "val", "train")
+
+
+def evaluate(checkpoints, split: str = "test", data: str | Path | None = None,
+             codes: str | Path | None = None) -> dict:
+    """Metrics of a checkpoint (file or run directory) on a split of its own data or on a `data` file; a list of
+    several checkpoints evaluates their ensemble (and each member). `codes`: write an autoencoder's codes (.npy)."""
+    from mlcli.errors import ConfigError
+
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
+    if not paths:
+        raise ConfigError("evaluate needs at least one checkpoint")
+    if len(paths) > 1:
+        if data is not None or codes is not None:
+            raise ConfigError("--data and --codes take one checkpoint, not an ensemble")
+        from mlcli.workflows.ensemble import evaluate_ensemble
+
+        return evaluate_ensemble(paths, split=split)
+    return evaluate_checkpoint(paths[0], split=split, data_path=data, codes_path=codes)
 
 
 def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | None = None,
                         codes_path: Path | None = None) -> dict:
-    path = Path(path)
-    if path.is_dir():  # a run directory: its best checkpoint
-        path = path / "checkpoints" / "best.npz"
+    path = checkpoint_path(path)
     loaded = load_model(path)
     cfg, model = loaded.config, loaded.model
     dtype = compute_dtype(cfg)

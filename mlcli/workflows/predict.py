@@ -1,7 +1,8 @@
-"""Predict with a checkpoint on new inputs, standardized exactly as in training.
+"""Predict with a checkpoint on new inputs, standardized exactly as in training; `mlcli.predict`.
 
-    rows = predict_file(Path("runs/r/checkpoints/best.npz"), Path("new.npz"))
+    rows = predict("runs/r", "new.npz")                 # a run directory (its best.npz) or a checkpoint file
     -> [{"index": 0, "prediction": "setosa"}, ...]   (class names for classifiers, numbers for regression)
+    predict("runs/r", x_array, out="preds.csv")       # an array (N, ...) works too; `out` writes a CSV atomically
 
 Inputs: a `.npz` with an array `x` (N, ...) (a `y` in it is ignored) or a `.npy` array (N, ...), each sample of the
 shape the model was trained on.
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcli.errors import DataError
+from mlcli.runs.rundir import checkpoint_path
 from mlcli.runs.snapshot import load_model, prepare_inputs
 
 
@@ -33,20 +35,37 @@ def read_inputs(path: Path) -> np.ndarray:
             raise DataError(f"{path}: predict reads a .npz (array x) or a .npy file; got '{path.suffix}'")
     except (ValueError, OSError) as err:
         raise DataError(f"{path}: cannot read: {err}") from None
+    return check_samples(x, str(path))
+
+
+def check_samples(x: np.ndarray, source: str) -> np.ndarray:
+    """x as float64 (N, ...) samples; DataError naming `source` for a non-numeric array or a NaN/inf entry."""
     if x.dtype.kind not in "fiub" or x.ndim < 2:
-        raise DataError(f"{path}: x must be a numeric array (N, ...) of samples; got {x.dtype} {x.shape}")
+        raise DataError(f"{source}: x must be a numeric array (N, ...) of samples; got {x.dtype} {x.shape}")
     x = x.astype(np.float64)
     bad = ~np.isfinite(x.reshape(len(x), -1))
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(f"{path}: sample {row}, feature {col} is {x.reshape(len(x), -1)[row, col]}; clean it first")
+        raise DataError(f"{source}: sample {row}, feature {col} is {x.reshape(len(x), -1)[row, col]}; clean it first")
     return x
 
 
-def predict_file(checkpoint: Path, inputs: Path) -> list[dict]:
-    loaded = load_model(checkpoint)
-    x = prepare_inputs(loaded, read_inputs(inputs), str(inputs))
-    pred = loaded.model.predict(x)
+def predict(checkpoint, inputs, *, out: str | Path | None = None) -> list[dict]:
+    """Predictions of a checkpoint (file or run directory) for `inputs` (a .npz/.npy path or an array (N, ...))."""
+    loaded = load_model(checkpoint_path(checkpoint))
+    if isinstance(inputs, (str, Path)):
+        x, source = read_inputs(Path(inputs)), str(inputs)
+    else:
+        x, source = check_samples(np.asarray(inputs), "inputs"), "inputs"
+    x = prepare_inputs(loaded, x, source)
+    rows = prediction_rows(loaded, loaded.model.predict(x))
+    if out is not None:
+        write_predictions_csv(rows, Path(out))
+    return rows
+
+
+def prediction_rows(loaded, pred: np.ndarray) -> list[dict]:
+    """[{"index": i, "prediction": class name | number | [numbers]}] for predictions `pred` (N,) or (N, k)."""
     names = loaded.meta.get("class_names")
     if loaded.model.task == "classification" and names:
         values = [names[int(p)] for p in pred]
@@ -55,3 +74,19 @@ def predict_file(checkpoint: Path, inputs: Path) -> list[dict]:
     else:
         values = [[float(v) for v in row] for row in pred.reshape(len(pred), -1)]
     return [{"index": i, "prediction": v} for i, v in enumerate(values)]
+
+
+def write_predictions_csv(rows: list[dict], path: Path) -> None:
+    """index,prediction rows (several outputs joined by spaces), written atomically."""
+    import csv
+    import io
+
+    from mlcli.runs.atomic import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["index", "prediction"])
+    for r in rows:
+        value = r["prediction"]
+        writer.writerow([r["index"], " ".join(map(str, value)) if isinstance(value, list) else value])
+    atomic_write_text(Path(path), buf.getvalue())

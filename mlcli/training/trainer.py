@@ -3,8 +3,12 @@
     for record in fit(model, optimizer, schedule, data, train_cfg, gens):
         ...   # record = {"epoch": 1, "train_loss": ..., "val_loss": ..., "lr": ..., "seconds": ...}
 
+Every optimizer takes the same step, `optimizer.step(params, grads, closure)`; the closure evaluates the model's
+exact objective on the batch for second-order methods (Newton's method, which also asks for the whole set per step
+through `optimizer.full_batch`), and first-order rules never call it.
+
 The loop knows nothing about files, progress bars or early stopping: the caller consumes the records and decides
-(see `mlcli.train.callbacks` and `mlcli.train.run`). Per batch: shuffle order from `gens.shuffle`, optional
+(see `mlcli.training.callbacks` and `mlcli.training.loop`). Per batch: shuffle order from `gens.shuffle`, optional
 augmentation, forward/backward, penalty gradients, clipping by global norm, the optimizer step. Train metrics are
 running averages over the epoch's batches (training mode, weights moving), as Keras reports them; val metrics are
 a full evaluation in eval mode after the epoch. `train_loss` is the data loss, comparable with `val_loss`; the
@@ -23,7 +27,7 @@ import numpy as np
 from mlcli.errors import DivergenceError
 from mlcli.models.metrics import RunningMetrics
 from mlcli.optim.regularizers import add_penalty_grads, clip_grad_norm, penalty
-from mlcli.train.threads import training_threads
+from mlcli.training.threads import training_threads
 
 
 class TrainingStopped(Exception):
@@ -68,51 +72,44 @@ def _epochs(model, optimizer, schedule, data, train_cfg, gens, augment, should_s
             start_epoch) -> Iterator[dict]:
     x, y = data.train.x, data.train.y
     n = len(x)
-    batch_size = n if train_cfg.batch_size == "full" else min(int(train_cfg.batch_size), n)
+    full = train_cfg.batch_size == "full" or optimizer.full_batch
+    batch_size = n if full else min(int(train_cfg.batch_size), n)
     steps = n_steps(n, batch_size)
     reg = train_cfg.regularization
     regularize = reg.l1 > 0 or reg.l2 > 0
     clip = train_cfg.grad_clip.max_norm if train_cfg.grad_clip is not None else None
-    params = model.net.named_params()
-    grads = model.net.named_grads()
-    newton = getattr(optimizer, "is_newton", False)
+    params = model.net.params()
+    grads = model.net.grads()
     last_finite = float("nan")
     for epoch in range(start_epoch + 1, train_cfg.epochs + 1):
         optimizer.lr = schedule(epoch - 1)
         started = time.perf_counter()
         running = RunningMetrics(model.task, model.target(x, y))
-        if newton:
-            loss = newton_step(optimizer, model, x, y, reg.l2)
-            _check_finite(loss, epoch, 1, last_finite)
+        # an optimizer that needs the whole set each step (Newton) takes it in its stored order
+        order = np.arange(n) if optimizer.full_batch else gens.shuffle.permutation(n)
+        for step in range(steps):
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            xb, yb = x[idx], y[idx]
+            if augment is not None:
+                xb = augment(xb, gens.augment)
+            # a diverging loss is reported by _check_finite, not by numpy warnings
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, out = model.train_batch(xb, yb)
+            _check_finite(loss, epoch, step + 1, last_finite)
             last_finite = loss
+            running.add(loss, out, model.target(xb, yb), model.decide)
+            if regularize:
+                add_penalty_grads(params, grads, l1=reg.l1, l2=reg.l2, include_bias=reg.include_bias)
+            if clip is not None:
+                clip_grad_norm(grads, clip)
+            optimizer.step(params, grads, closure=lambda xb=xb, yb=yb: model.objective_closure(xb, yb, reg.l2)())
+            if on_batch is not None:
+                on_batch(BatchEvent(epoch, step + 1, steps, loss, len(idx)))
             if should_stop():
-                raise TrainingStopped(epoch, 1)
-        else:
-            order = gens.shuffle.permutation(n)
-            for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                xb, yb = x[idx], y[idx]
-                if augment is not None:
-                    xb = augment(xb, gens.augment)
-                # a diverging loss is reported by _check_finite, not by numpy warnings
-                with np.errstate(over="ignore", invalid="ignore"):
-                    loss, out = model.train_batch(xb, yb)
-                _check_finite(loss, epoch, step + 1, last_finite)
-                last_finite = loss
-                running.add(loss, out, model.target(xb, yb), model.decide)
-                if regularize:
-                    add_penalty_grads(params, grads, l1=reg.l1, l2=reg.l2, include_bias=reg.include_bias)
-                if clip is not None:
-                    clip_grad_norm(grads, clip)
-                optimizer.step(params, grads)
-                if on_batch is not None:
-                    on_batch(BatchEvent(epoch, step + 1, steps, loss, len(idx)))
-                if should_stop():
-                    raise TrainingStopped(epoch, step + 1)
+                raise TrainingStopped(epoch, step + 1)
         train_seconds = time.perf_counter() - started
         record: dict = {"epoch": epoch}
-        train_metrics = model.evaluate(x, y) if newton else running.result()
-        record.update({f"train_{k}": v for k, v in train_metrics.items()})
+        record.update({f"train_{k}": v for k, v in running.result().items()})
         if regularize:
             record["penalty"] = penalty(params, l1=reg.l1, l2=reg.l2, include_bias=reg.include_bias)
         if data.val.n:
@@ -124,16 +121,6 @@ def _epochs(model, optimizer, schedule, data, train_cfg, gens, augment, should_s
         record["seconds"] = time.perf_counter() - started
         record["samples_per_sec"] = n / train_seconds if train_seconds > 0 else float("inf")
         yield record
-
-
-NEWTON_KINDS = {"softmax_cross_entropy": "softmax", "sigmoid_bce": "logistic", "mse": "linear"}
-
-
-def newton_step(optimizer, model, x: np.ndarray, y: np.ndarray, l2: float) -> float:
-    """One damped Newton step on the whole training set for a single-Linear model; returns the loss before it."""
-    linear = model.net.layers[-1]
-    return optimizer.step_model(linear.params["W"], linear.params["b"], x.reshape(len(x), -1), y,
-                                NEWTON_KINDS[model.loss], l2=l2)
 
 
 def _check_finite(loss: float, epoch: int, step: int, last_finite: float, what: str = "training loss") -> None:

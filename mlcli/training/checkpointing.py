@@ -1,0 +1,103 @@
+"""The callbacks that write a run directory: metrics lines, the best checkpoint and the last (resume) checkpoint.
+
+    callbacks = [MetricsLogger(run_dir), BestCheckpoint(run_dir / "checkpoints" / "best.npz", "val_loss"),
+                 EarlyStopping(cfg), LastCheckpoint(run_dir / "checkpoints" / "last.npz")]
+
+`best.npz` is the best epoch by the monitored metric (written when an epoch improves on it; if none did, the final
+weights at the end). `last.npz` holds the end of the last whole epoch with the optimizer state and the resume state
+of the loop (generators, callback states); a diverged run keeps its best checkpoint and writes no last one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlcli.runs.rundir import MetricsWriter
+from mlcli.runs.snapshot import save_model
+from mlcli.training.callbacks import BestTracker, Callback
+
+
+class MetricsLogger(Callback):
+    """Appends every epoch's record to metrics.jsonl and metrics.csv, flushed at once."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.writer = MetricsWriter(Path(run_dir))
+
+    def on_epoch_end(self, run, record: dict) -> None:
+        self.writer.write(record)
+
+
+class BestCheckpoint(Callback):
+    """Tracks the best epoch by `monitor` and writes its checkpoint to `path`; keeps the best weights in memory.
+
+    `monitor=None` takes every epoch as the best (a model fitted in closed form has one). With `restore_at_end`
+    (early stopping's `restore_best`, Keras' `restore_best_weights`) the run ends on the best weights.
+    """
+
+    name = "best"
+
+    def __init__(self, path: Path, monitor: str | None, mode: str = "auto", *, restore_at_end: bool = False) -> None:
+        self.path = Path(path)
+        self.tracker = BestTracker(monitor, mode) if monitor is not None else None
+        self.restore_at_end = restore_at_end
+        self.best_state: dict | None = None
+        self.best_epoch: int | None = None
+
+    def on_epoch_end(self, run, record: dict) -> None:
+        if self.tracker is not None and not self.tracker.update(record):
+            return
+        self.best_epoch = int(record["epoch"])
+        self.best_state = run.model.state()
+        save_model(self.path, run.config, run.model, run.data, epoch=record["epoch"], metrics=record)
+
+    def on_train_end(self, run) -> None:
+        if run.status == "diverged":
+            return
+        if self.best_state is None:  # no epoch finished (or none had a finite monitor): last is the best we have
+            save_model(self.path, run.config, run.model, run.data, epoch=run.epoch,
+                       metrics=run.history[-1] if run.history else {})
+        elif self.restore_at_end:
+            run.model.load_state(self.best_state)
+            run.summary["final_weights"] = f"best (epoch {self.best_epoch}, restored)"
+
+    def evaluate_best(self, run, split) -> dict:
+        """Metrics of the best weights on `split` (a Dataset); the model's current weights are kept."""
+        if self.best_state is None or split.n == 0:
+            return run.model.evaluate(split.x, split.y) if split.n else {}
+        current = run.model.state()
+        run.model.load_state(self.best_state)
+        try:
+            return run.model.evaluate(split.x, split.y)
+        finally:
+            run.model.load_state(current)
+
+    def state_dict(self) -> dict:
+        return self.tracker.state_dict() if self.tracker is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.tracker is not None:
+            self.tracker.load_state_dict(state)
+            self.best_epoch = self.tracker.best_epoch
+
+    def resume_from(self, best_path: Path, best_state: dict) -> None:
+        """Continue a previous run: its best checkpoint is copied here and its weights are the best so far."""
+        import shutil
+
+        shutil.copyfile(best_path, self.path)
+        self.best_state = best_state
+
+
+class LastCheckpoint(Callback):
+    """Writes `last.npz` at the end: the weights, the optimizer state and (for networks) the resume state."""
+
+    name = "last"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_end(self, run) -> None:
+        if run.status == "diverged":
+            return
+        extra = {"resume": run.resume_state()} if run.model.is_network else None
+        save_model(self.path, run.config, run.model, run.data, epoch=run.epoch,
+                   metrics=run.history[-1] if run.history else {}, optimizer=run.optimizer, extra=extra)
