@@ -17,8 +17,7 @@ at the bottom; the names here are imported on first use, so that `import mlcli` 
 """
 
 from mlcli import errors
-
-__version__ = "0.1.0"
+from mlcli.version import __version__
 
 __all__ = ["CVResult", "Callback", "Config", "RunResult", "TrainedModel", "__version__", "cv", "errors",
            "evaluate", "gradcheck", "load", "load_config", "predict", "resume", "summary", "train"]

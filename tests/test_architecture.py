@@ -1,6 +1,10 @@
 """The architecture rules of DESIGN.md, checked on the source: who may import what (parsed with ast, so imports
 inside functions count too), the model registry against the schema, and every shipped config against the schema.
 
+    layers, each importing only the layers below it (LAYERS, written once here):
+    base (mlcli/errors.py, seeding.py, version.py) < nn < optim < config < data < models < runs < training
+    < workflows < cli;  the package's __init__.py (the lazy public API) sits on top, and only cli imports it.
+
     only mlcli/cli imports typer and rich;  only mlcli/config imports pydantic and yaml;
     mlcli/nn and mlcli/optim import only numpy, the standard library, mlcli.nn and mlcli.optim.
 """
@@ -55,6 +59,56 @@ def subpackage(path: Path) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
+LAYERS = ("", "nn", "optim", "config", "data", "models", "runs", "training", "workflows", "cli")
+FACADE = "api"  # mlcli/__init__.py and __main__.py
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of an mlcli module name (`mlcli.data.pipeline` -> `data`, `mlcli.errors` -> ``, `mlcli` -> api)."""
+    parts = module.split(".")
+    if parts[0] != "mlcli":
+        return None
+    if len(parts) == 1:
+        return FACADE
+    return parts[1] if (PACKAGE / parts[1]).is_dir() else ""
+
+
+def source_layer(path: Path) -> str:
+    if path.parent == PACKAGE and path.name in ("__init__.py", "__main__.py"):
+        return FACADE
+    return subpackage(path)
+
+
+def test_every_package_is_in_the_layer_order():
+    packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert packages == set(LAYERS) - {""}
+
+
+def upward_imports(path: Path, modules: set[str]) -> list[str]:
+    """The imports of `path` (a source under mlcli/) that reach a layer above its own."""
+    mine = source_layer(path)
+    found = []
+    for module in sorted(m for m in modules if m):
+        other = layer_of(module)
+        if mine == FACADE or other is None or other == mine or (other == FACADE and mine == "cli"):
+            continue  # the facade re-exports everything; the commands call the public API
+        if other == FACADE or LAYERS.index(other) > LAYERS.index(mine):
+            found.append(f"{path.relative_to(REPO)} ({mine or 'base'}) imports {module} ({other or 'base'})")
+    return found
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    assert [line for path in SOURCES for line in upward_imports(path, imported_modules(path))] == []
+
+
+def test_the_layer_check_sees_upward_imports():
+    models_file = PACKAGE / "models" / "network.py"
+    assert upward_imports(models_file, {"mlcli.training.metrics", "mlcli.nn.losses", "numpy"}) == [
+        "mlcli/models/network.py (models) imports mlcli.training.metrics (training)"]
+    assert upward_imports(PACKAGE / "runs" / "checkpoint.py", {"mlcli"}) != []
+    assert upward_imports(PACKAGE / "cli" / "train.py", {"mlcli", "mlcli.workflows.train"}) == []
+
+
 def test_sources_are_found_and_imports_are_parsed():
     assert len(SOURCES) > 30
     common = imported_modules(PACKAGE / "cli" / "common.py")
@@ -107,3 +161,16 @@ def test_model_registry_keys_equal_the_schema_model_types():
 def test_every_file_under_configs_validates(config):
     cfg = load_config(config)
     assert cfg.name and cfg.model.type in MODEL_BUILDERS
+
+
+def test_newtons_method_is_no_special_case_outside_the_optimizers_and_the_schema():
+    """Newton has the optimizers' step interface: no `is_newton` flag and no `"newton"` literal elsewhere."""
+    offenders = []
+    for path in SOURCES:
+        if subpackage(path) in ("optim", "config"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Constant) and node.value == "newton") or (
+                    isinstance(node, ast.Attribute) and node.attr == "is_newton"):
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert offenders == []

@@ -17,7 +17,7 @@ import numpy as np
 from mlcli.nn import losses
 from mlcli.nn.network import Sequential
 
-NEWTON_KINDS = {"softmax_cross_entropy": "softmax", "sigmoid_bce": "logistic", "mse": "linear"}
+SECOND_ORDER_KINDS = {"softmax_cross_entropy": "softmax", "sigmoid_bce": "logistic", "mse": "linear"}
 
 
 class NetworkModel:
@@ -55,7 +55,7 @@ class NetworkModel:
 
         linear = self.net.layers[-1]
         return linear_model_closure(linear.params["W"], linear.params["b"], x.reshape(len(x), -1), y,
-                                    NEWTON_KINDS[self.loss], l2)
+                                    SECOND_ORDER_KINDS[self.loss], l2)
 
     def train_batch(self, xb: np.ndarray, yb: np.ndarray | None) -> tuple[float, np.ndarray]:
         """One forward/backward pass in training mode; returns (data loss, outputs), leaves grads in the net."""

@@ -38,9 +38,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-import mlcli
 from mlcli.errors import CheckpointError, MlcliError
 from mlcli.runs.atomic import atomic_writer
+from mlcli.version import __version__
 
 FORMAT = "mlcli-checkpoint"
 FORMAT_VERSION = 1
@@ -95,7 +95,7 @@ def save_checkpoint(
         **meta,
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "mlcli_version": mlcli.__version__,
+        "mlcli_version": __version__,
         "arrays": declared,
     }
     try:
@@ -249,7 +249,7 @@ def _check_meta(
     if version > FORMAT_VERSION:
         raise fail(
             f"written by a newer mlcli (format_version {version}, mlcli {meta.get('mlcli_version')!r}); "
-            f"this mlcli {mlcli.__version__} reads format_version {FORMAT_VERSION}: upgrade mlcli"
+            f"this mlcli {__version__} reads format_version {FORMAT_VERSION}: upgrade mlcli"
         )
     if not isinstance(meta.get("mlcli_version"), str):
         raise fail(f"meta.json: mlcli_version must be a string, found {meta.get('mlcli_version')!r}")

@@ -39,9 +39,9 @@ def blas_info() -> list[dict]:
 
 
 def versions() -> dict:
-    import mlcli
+    from mlcli.version import __version__
 
-    return {"mlcli": mlcli.__version__, "numpy": np.__version__, "python": platform.python_version(),
+    return {"mlcli": __version__, "numpy": np.__version__, "python": platform.python_version(),
             "blas": blas_info()}
 
 
