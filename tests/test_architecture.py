@@ -174,3 +174,19 @@ def test_newtons_method_is_no_special_case_outside_the_optimizers_and_the_schema
                     isinstance(node, ast.Attribute) and node.attr == "is_newton"):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offenders == []
+
+
+def union_types(union) -> set[str]:
+    """The `type` literals of a discriminated union of config sections."""
+    members = typing.get_args(typing.get_args(union)[0])
+    return {tag for m in members for tag in typing.get_args(m.model_fields["type"].annotation)}
+
+
+def test_optimizer_and_schedule_registries_have_the_schema_types():
+    from mlcli.config.train_schema import OptimizerConfig, ScheduleConfig
+    from mlcli.optim import OPTIMIZERS, SCHEDULES
+
+    assert set(OPTIMIZERS) == union_types(OptimizerConfig)
+    assert set(SCHEDULES) == union_types(ScheduleConfig)
+    for key, cls in OPTIMIZERS.items():
+        assert cls.type == key and isinstance(cls.slot_names, tuple)

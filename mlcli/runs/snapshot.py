@@ -21,7 +21,6 @@ from mlcli.errors import CheckpointError, ConfigError
 from mlcli.runs.checkpoint import load_checkpoint, save_checkpoint
 
 
-
 @dataclass
 class LoadedModel:
     config: Any
