@@ -6,12 +6,19 @@ index, its input shape and why (`model.layers.3 (maxpool): input (16, 3, 3): max
 
 Named architectures (`lenet5`, `vgg`, `alexnet`, `zfnet`) expand to the same layer specs, so `mlcli summary` and
 the trainer see exactly what a hand-written `cnn` config would give.
+
+Each layer spec is built by `LAYER_BUILDERS[spec.type]`. Adding a layer type: its section in the `CnnLayer` union
+(config/model_schema.py), its builder row here, and the layer itself in `mlcli.nn`.
 """
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Callable
+
 from mlcli.config.model_schema import (
     ActivationLayer,
+    ActivationName,
     BatchNormLayer,
     ConvLayer,
     DropoutLayer,
@@ -150,31 +157,62 @@ def _prod(shape) -> int:
     return out
 
 
+def _conv(spec, shape, cfg, ctx: BuildContext, bias: bool):
+    if len(shape) != 3:
+        raise ValueError("a conv layer needs feature maps (C, H, W), not a flat vector")
+    init = spec.init or cfg.init
+    return Conv2d(shape[0], spec.out_channels, spec.kernel, stride=spec.stride, padding=spec.padding,
+                  rounding=spec.rounding, rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode,
+                  init_scale=init.scale, bias=bias, dtype=ctx.dtype)
+
+
+def _pool(cls):
+    def build(spec, shape, cfg, ctx: BuildContext, bias: bool):
+        if len(shape) != 3:
+            raise ValueError("pooling needs feature maps (C, H, W), not a flat vector")
+        return cls(spec.kernel, spec.stride, ceil_mode=spec.ceil_mode)
+
+    return build
+
+
+def _batchnorm(spec, shape, cfg, ctx: BuildContext, bias: bool):
+    return BatchNorm2d(shape[0], dtype=ctx.dtype) if len(shape) == 3 else BatchNorm1d(shape[0], dtype=ctx.dtype)
+
+
+def _dropout(spec, shape, cfg, ctx: BuildContext, bias: bool):
+    return Dropout(spec.p, rng=ctx.dropout_rng)
+
+
+def _flatten(spec, shape, cfg, ctx: BuildContext, bias: bool):
+    return Flatten()
+
+
+def _linear(spec, shape, cfg, ctx: BuildContext, bias: bool):
+    if len(shape) != 1:
+        raise ValueError("a linear layer needs a flat vector; add {type: flatten} before it")
+    return linear_layer(ctx, shape[0], spec.units, spec.init or cfg.init, bias=bias)
+
+
+def _activation(spec, shape, cfg, ctx: BuildContext, bias: bool):
+    return activation_layer(spec.type, spec, ctx, shape[0])
+
+
+# layer `type` -> builder(spec, per-sample input shape, model section, context, bias) -> layer; the keys are the
+# `type` names of the `CnnLayer` union in mlcli/config/model_schema.py (a test checks it). A builder raises
+# ValueError for an input it cannot take; `build_cnn` turns that into a ConfigError naming the layer.
+LAYER_BUILDERS: dict[str, Callable] = {
+    "conv": _conv,
+    "maxpool": _pool(MaxPool2d),
+    "avgpool": _pool(AvgPool2d),
+    "batchnorm": _batchnorm,
+    "dropout": _dropout,
+    "flatten": _flatten,
+    "linear": _linear,
+    **{name: _activation for name in typing.get_args(ActivationName)},
+}
+
+
 def make_layer(spec, shape: tuple[int, ...], cfg, ctx: BuildContext, *, bias: bool = True):
     """One layer from its spec, given the per-sample input shape; `bias=False` for a conv/linear layer right
     before a batchnorm (whose beta makes a bias redundant)."""
-    image = len(shape) == 3
-    if spec.type == "conv":
-        if not image:
-            raise ValueError("a conv layer needs feature maps (C, H, W), not a flat vector")
-        init = spec.init or cfg.init
-        return Conv2d(shape[0], spec.out_channels, spec.kernel, stride=spec.stride, padding=spec.padding,
-                      rounding=spec.rounding, rng=ctx.init_rng, init=init_scheme(ctx, init), init_mode=init.mode,
-                      init_scale=init.scale, bias=bias, dtype=ctx.dtype)
-    if spec.type in ("maxpool", "avgpool"):
-        if not image:
-            raise ValueError("pooling needs feature maps (C, H, W), not a flat vector")
-        cls = MaxPool2d if spec.type == "maxpool" else AvgPool2d
-        return cls(spec.kernel, spec.stride, ceil_mode=spec.ceil_mode)
-    if spec.type == "batchnorm":
-        return BatchNorm2d(shape[0], dtype=ctx.dtype) if image else BatchNorm1d(shape[0], dtype=ctx.dtype)
-    if spec.type == "dropout":
-        return Dropout(spec.p, rng=ctx.dropout_rng)
-    if spec.type == "flatten":
-        return Flatten()
-    if spec.type == "linear":
-        if image:
-            raise ValueError("a linear layer needs a flat vector; add {type: flatten} before it")
-        return linear_layer(ctx, shape[0], spec.units, spec.init or cfg.init, bias=bias)
-    n = shape[0]
-    return activation_layer(spec.type, spec, ctx, n)
+    return LAYER_BUILDERS[spec.type](spec, shape, cfg, ctx, bias)
