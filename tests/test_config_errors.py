@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 from conftest import TINY_IRIS
@@ -149,3 +150,62 @@ def test_config_schema_is_json_with_the_sections(cli):
     schema = json.loads(result.stdout)
     assert {"data", "model", "train", "seed"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+
+
+# ------------------------------------------------------------------------------- errors found while building
+
+# A conv stack that cannot fit 9x9 images: layer 2 (line 11, its item at column 7) strides 3 over a 7x7 map.
+CONV = """\
+name: conv
+data:
+  type: npz
+  path: {npz}
+model:
+  type: cnn
+  layers:
+    - type: conv
+      out_channels: 4
+    - type: relu
+    - type: conv
+      out_channels: 4
+      stride: 3
+train:
+  epochs: 1
+"""
+CONV_ERROR = "model.layers.2 (conv): input (4, 7, 7): conv: (7 + 2*0 - 3) / 3 + 1 = 2.33 is not a whole number"
+
+
+@pytest.fixture
+def conv_config(tmp_path, write_config):
+    npz = tmp_path / "images.npz"
+    np.savez(npz, x=np.zeros((12, 1, 9, 9)), y=np.arange(12) % 2)
+    return write_config(CONV.format(npz=npz), "conv.yaml")
+
+
+@pytest.mark.parametrize("command", [("train",), ("config", "validate"), ("summary",)], ids=" ".join)
+def test_an_impossible_conv_stack_names_the_config_file_line_and_layer(cli, conv_config, runs_dir, one_line_error,
+                                                                       command):
+    assert conv_config.read_text().splitlines()[10] == "    - type: conv"
+    options = ("--quiet", "--runs-dir", runs_dir) if command == ("train",) else ()
+    line = one_line_error(cli(*command, conv_config, *options), 2, "conv.yaml:", "model.layers.2 (conv)")
+    assert line == f"error: {conv_config}:11:7: {CONV_ERROR}"
+
+
+def test_a_named_architecture_that_does_not_fit_points_at_the_model_section(cli, tmp_path, write_config,
+                                                                           one_line_error):
+    npz = tmp_path / "wide.npz"
+    np.savez(npz, x=np.zeros((12, 3, 32, 32)), y=np.arange(12) % 2)
+    path = write_config(f"data: {{type: npz, path: {npz}}}\nmodel:\n  type: alexnet\n", "alex.yaml")
+    line = one_line_error(cli("config", "validate", path), 2, "model.type alexnet is defined for inputs")
+    assert line.startswith(f"error: {path}:3:3: model.type alexnet")
+
+
+def test_located_leaves_a_message_alone_for_a_config_not_read_from_a_file():
+    from mlcli.config.load import load_config_text, located
+    from mlcli.config.schema import Config
+
+    read = load_config_text("data: {type: iris}\nmodel:\n  type: mlp\n", "c.yaml")
+    assert located(read, "model.type mlp: x") == "c.yaml:3:3: model.type mlp: x"
+    assert located(read, "train.epochs: x") == "c.yaml: train.epochs: x"  # not written: the file alone
+    built = Config.model_validate({"data": {"type": "iris"}, "model": {"type": "mlp"}})
+    assert located(built, "model.type mlp: x") == "model.type mlp: x"

@@ -3,7 +3,9 @@
     cfg = load_config(Path("config.yaml"), overrides=["train.optimizer.lr=0.01"])
 
 Every failure is one `ConfigError` line of the form
-`config.yaml:14:5: train.optimizer.momentun: unknown key; did you mean 'momentum'?`.
+`config.yaml:14:5: train.optimizer.momentun: unknown key; did you mean 'momentum'?`. A validated `Config` keeps
+its source name and YAML locations, so that a later failure about a field (a conv stack that does not fit the
+data, found while building the model) is told the same way: `located(config, "model.layers.2 (conv): ...")`.
 """
 
 from __future__ import annotations
@@ -47,9 +49,28 @@ def build_config(data: Any, source: str, locations: Locations, overrides=(), see
     if seed is not None:
         data["seed"] = seed
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as err:
         raise ConfigError(explain(err, source, locations, data, overrides)) from None
+    config._source, config._locations = source, dict(locations)
+    return config
+
+
+def located(config: Config, message: str) -> str:
+    """`message`, which starts with a dotted field path (`model.layers.2 (conv): ...`, `model.type cnn ...`),
+    prefixed with the config's source and the line:col of that field, or of its nearest written parent
+    (`conv.yaml:12:5: model.layers.2 (conv): ...`); unchanged for a config that was not read from a source."""
+    source = config._source
+    if source is None:
+        return message
+    field = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)*)(?=[: ]|$)", message)
+    path = tuple(int(p) if p.isdigit() else p for p in field.group(1).split(".")) if field else ()
+    while path and path not in config._locations:
+        path = path[:-1]
+    if not path:  # nothing of that field was written in the file: name the file alone
+        return f"{source}: {message}"
+    line, col = config._locations[path]
+    return f"{source}:{line}:{col}: {message}"
 
 
 def apply_override(data: dict, item: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, PrivateAttr, TypeAdapter, model_validator
 
 from mlcli.config.data_schema import DATASET_FACTS, DataConfig
 from mlcli.config.fields import Section
@@ -40,6 +40,9 @@ class Config(Section):
     loss: LossConfig | None = None
     train: TrainConfig = TrainConfig()
     cv: CvConfig = CvConfig()
+    # where it was read from, set by `mlcli.config.load` for errors found after validation (`load.located`)
+    _source: str | None = PrivateAttr(default=None)
+    _locations: dict[tuple, tuple[int, int]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:

@@ -2,11 +2,19 @@
 
     model = build_model(cfg, ctx)   # a NetworkModel (trained by the trainer) or a ClassicalModel (fitted)
 
-The keys equal the `type` literals of `mlcli.config.schema.ModelConfig`; a test checks it.
+The keys equal the `type` literals of `mlcli.config.model_schema.ModelConfig` and of its `MODEL_FACTS` (task,
+losses, fitted or trained), which the schema's rules and `n_outputs` read; a test checks it. Adding a model type:
+its section in the `ModelConfig` union and its row in `MODEL_FACTS` (config/model_schema.py), its builder module
+here in models/ and its row in `MODEL_BUILDERS`.
+
+A builder that finds the config impossible for the data (a conv stack that does not fit the images) raises a
+`ConfigError` starting with the field path; `build_model` prefixes it with the config file and line.
 """
 
 from __future__ import annotations
 
+from mlcli.config.load import located
+from mlcli.errors import ConfigError
 from mlcli.models.autoencoder import build_autoencoder
 from mlcli.models.cnn import build_cnn
 from mlcli.models.context import BuildContext
@@ -56,16 +64,20 @@ MODEL_BUILDERS = {
 
 def n_outputs(config, n_classes: int, n_targets: int, n_features: int) -> int:
     """Width of the network's output layer for this config and data."""
-    loss = config.loss_config()
-    if config.model.type == "autoencoder":
+    task = config.task()
+    if task == "reconstruction":
         return n_features
-    if config.task() == "regression":
+    if task == "regression":
         return n_targets
+    loss = config.loss_config()
     if loss is not None and loss.type == "sigmoid_bce":
         return 1
     return n_classes
 
 
 def build_model(config, ctx: BuildContext):
-    """Build the model a validated `Config` describes."""
-    return MODEL_BUILDERS[config.model.type](config.model, ctx, config.loss_config())
+    """Build the model a validated `Config` describes; a ConfigError names the config file and the field's line."""
+    try:
+        return MODEL_BUILDERS[config.model.type](config.model, ctx, config.loss_config())
+    except ConfigError as err:
+        raise ConfigError(located(config, str(err))) from None

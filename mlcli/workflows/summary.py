@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcli.config.load import located
 from mlcli.data.registry import DATASETS
 from mlcli.errors import ConfigError
 from mlcli.models.context import BuildContext
@@ -36,7 +37,7 @@ def data_shape(cfg, base_dir: Path | None) -> tuple[tuple[int, ...], int, int]:
 
 def summarize_config(cfg, *, input_shape=None, n_classes=None, base_dir: Path | None = None):
     if cfg.is_fitted_in_closed_form():
-        raise ConfigError(f"model.type {cfg.model.type} is not a network; summary describes networks")
+        raise ConfigError(located(cfg, f"model.type {cfg.model.type} is not a network; summary describes networks"))
     shape, classes, targets = data_shape(cfg, base_dir) if input_shape is None else (input_shape, 0, 1)
     if n_classes is not None:
         classes = n_classes
