@@ -12,8 +12,8 @@ from mlcli.config.load import load_config_text
 from mlcli.data.pipeline import prepare
 from mlcli.runs.snapshot import load_model
 from mlcli.seeding import generators
-from mlcli.workflows.train import run_config as run_training
 from mlcli.workflows.ensemble import evaluate_ensemble, probabilities
+from mlcli.workflows.train import run_config as run_training
 
 runner = CliRunner()
 IRIS = "data: {type: iris, seed: 0}\nmodel: {type: %s}\n%s"

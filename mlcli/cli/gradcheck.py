@@ -19,9 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from mlcli.cli.common import SET_HELP, ConfigArg, guarded, load, out
+from mlcli.cli.common import SET_HELP, ConfigArg, guarded, out
 
 
 def gradcheck(
@@ -33,11 +32,12 @@ def gradcheck(
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
 ) -> None:
     with guarded():
-        from mlcli.workflows.gradcheck import check_config
+        from rich.table import Table
 
-        cfg = load(config, [*set_, "train.dtype=float64"])
-        report = check_config(cfg, batch=batch, base_dir=config.resolve().parent, max_coords=coords or None)
-        table = Table(title=f"gradient check of {cfg.model.type} (float64, batch {batch})")
+        import mlcli
+
+        report = mlcli.gradcheck(config, overrides=set_, batch=batch, max_coords=coords or None)
+        table = Table(title=f"gradient check of {config} (float64, batch {batch})")
         table.add_column("parameter")
         table.add_column("shape")
         table.add_column("rel. error", justify="right")

@@ -14,8 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mlcli.cli.common import SET_HELP, ConfigArg, guarded, load, out, print_json
 from mlcli.errors import ConfigError
@@ -46,6 +44,9 @@ def summary(
         if json_:
             print_json({"layers": [r.__dict__ for r in rows], "totals": totals})
             return
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title=f"{cfg.model.type}: input {totals['input_shape']}")
         for col, justify in (("#", "right"), ("layer", "left"), ("", "left"), ("output shape", "left"),
                              ("params", "right"), ("connections", "right"), ("receptive field", "right")):

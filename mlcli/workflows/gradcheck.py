@@ -1,5 +1,6 @@
 """Gradient check of a configured network: analytic backprop vs central differences, in float64.
 
+    gradcheck("configs/mlp.yaml", batch=8)       # mlcli.gradcheck: a path, dict or Config, in float64
     check_config(cfg, batch=8) -> {"input": GradCheck(shape=(8, 64), error=8e-10, checked=512, kinks=0, refined=0),
                                    "0.linear.W": GradCheck(shape=(10, 64), error=3e-10, ...), ...}
 
@@ -24,7 +25,14 @@ import numpy as np
 
 from mlcli.errors import ConfigError
 from mlcli.nn.gradcheck import GradCheck, gradcheck_network
-from mlcli.workflows.build import setup
+from mlcli.workflows.build import override_items, resolve_config, setup
+
+
+def gradcheck(config, *, overrides=None, batch: int = 8, max_coords: int | None = 200,
+              jitter: float = 1e-2) -> dict[str, GradCheck]:
+    """Check the network `config` describes (a path, dict or Config; computed in float64 whatever it says)."""
+    cfg, base_dir = resolve_config(config, [*override_items(overrides), "train.dtype=float64"])
+    return check_config(cfg, batch=batch, base_dir=base_dir, max_coords=max_coords, jitter=jitter)
 
 
 def check_config(cfg, *, batch: int = 8, base_dir: Path | None = None, max_coords: int | None = None,
