@@ -71,6 +71,15 @@ def test_digits_image_shape_is_what_as_images_loads():
     assert cfg.is_image_data()
 
 
+def test_downloadable_datasets_are_the_sections_with_a_download_field():
+    from mlcli.data.download import KNOWN_FILES
+
+    members = typing.get_args(typing.get_args(DataConfig)[0])
+    with_download = {tag for m in members if "download" in m.model_fields
+                     for tag in typing.get_args(m.model_fields["type"].annotation)}
+    assert set(KNOWN_FILES) == with_download == set(OFFICIAL_SPLIT_TYPES)
+
+
 def test_file_datasets_take_their_task_from_the_section():
     text = "data: {type: csv, path: x.csv, label_column: y, task: regression}\nmodel: {type: linear_regression}\n"
     assert load_config_text(text, "c.yaml").task() == "regression"
