@@ -111,6 +111,8 @@ def _rebuild(meta: dict):
                        init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
     try:
         return config, build_model(config, ctx)
+    except ConfigError as err:
+        raise CheckpointError(f"its model cannot be built: {err}") from None
     except MemoryError:
         raise CheckpointError("its config describes a model too large to build on this machine") from None
 
