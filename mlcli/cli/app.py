@@ -113,7 +113,19 @@ def root(
 def register() -> None:
     """Attach every sub-command; a command module imports only typer and the standard library at load time, so
     that `mlcli --help` starts fast."""
-    from mlcli.cli import config_cmd, cv, data_cmd, eval_cmd, gradcheck, init_cmd, predict, resume, summary, train
+    from mlcli.cli import (
+        config_cmd,
+        cv,
+        data_cmd,
+        eval_cmd,
+        gradcheck,
+        init_cmd,
+        predict,
+        resume,
+        runs_cmd,
+        summary,
+        train,
+    )
 
     app.command("init", help=init_cmd.__doc__)(init_cmd.init)
     app.command("train", help=train.__doc__, no_args_is_help=True)(train.train)
@@ -125,6 +137,7 @@ def register() -> None:
     app.command("summary", help=summary.__doc__, no_args_is_help=True)(summary.summary)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(data_cmd.app, name="data")
+    app.add_typer(runs_cmd.app, name="runs")
 
 
 register()
