@@ -177,6 +177,24 @@ def test_compare_of_a_cv_directory_lists_its_folds(cli, tree):
     assert "fold-1" in table and "fold-2" in table and "same in all" in table
 
 
+def test_a_sweep_directory_lists_and_compares_its_trials(cli, copy):
+    sweep = copy["root"] / "lr-20261201-120000"
+    (sweep / "trials").mkdir(parents=True)
+    (sweep / "sweep.yaml").write_text("name: lr\n")
+    shutil.move(copy["fast"], sweep / "trials" / "t0000")
+    shutil.move(copy["slow"], sweep / "trials" / "t0001")
+    shutil.copytree(sweep / "trials" / "t0000", sweep / "trials" / ".t0002.tmp")  # being put in place: skipped
+    shutil.move(copy["cv"], sweep / "trials" / "t0003")  # a trial run with `cv: 2`
+    found = rows(cli, copy["root"])
+    assert sorted(Path(r["run"]).relative_to(sweep / "trials").as_posix() for r in found) == [
+        "t0000", "t0001", "t0003/fold-1", "t0003/fold-2"]
+    assert {r["kind"] for r in found} == {"sweep trial"} and {r["group"] for r in found} == {str(sweep)}
+    result = json.loads(cli("runs", "compare", sweep, "--json").stdout)
+    assert len(result["runs"]) == 4 and result["differing"] == ["seed", "train.optimizer.lr"]
+    shown = json.loads(cli("runs", "show", sweep / "trials" / "t0003" / "fold-2", "--json").stdout)
+    assert shown["kind"] == "sweep trial" and shown["status"] == "completed"
+
+
 @pytest.mark.parametrize("args, fragment", [
     (("list", "{tmp}/missing"), "missing: no such directory"),
     (("list", "{fast}/config.yaml"), "config.yaml: not a directory"),

@@ -85,19 +85,43 @@ def is_cv_dir(path: Path) -> bool:
 
 
 def is_sweep_dir(path: Path) -> bool:
-    return (Path(path) / "trials").is_dir() and not is_run_dir(path)
+    path = Path(path)
+    return ((path / "trials").is_dir() or (path / "sweep.yaml").is_file()) and not is_run_dir(path)
 
 
 def group_runs(path: Path) -> list[RunInfo] | None:
-    """The runs of a cv or sweep directory (folds in fold order, trials by name), or None if `path` is neither."""
+    """The runs of a cv directory (its folds, in fold order) or a sweep directory (its trials by name; a trial that
+    is itself a cv directory, or holds one run per seed, gives those runs), or None if `path` is neither."""
     path = Path(path)
     if is_cv_dir(path):
-        folds = [p for p in _subdirs(path) if re.fullmatch(r"fold-\d+", p.name) and is_run_dir(p)]
-        folds.sort(key=lambda p: int(p.name.removeprefix("fold-")))
-        return [read_run(p, kind="cv fold", group=path) for p in folds]
+        return [read_run(p, kind="cv fold", group=path) for p in _folds(path)]
     if is_sweep_dir(path):
-        return [read_run(p, kind="sweep trial", group=path) for p in _subdirs(path / "trials") if is_run_dir(p)]
+        runs = []
+        for trial in _subdirs(path / "trials"):
+            if trial.name.startswith("."):  # a trial's files being put in place
+                continue
+            inner = [trial] if is_run_dir(trial) else _folds(trial) if is_cv_dir(trial) else [
+                p for p in _subdirs(trial) if is_run_dir(p)]
+            runs.extend(read_run(p, kind="sweep trial", group=path) for p in inner)
+        return runs
     return None
+
+
+def _folds(cv_dir: Path) -> list[Path]:
+    folds = [p for p in _subdirs(cv_dir) if re.fullmatch(r"fold-\d+", p.name) and is_run_dir(p)]
+    return sorted(folds, key=lambda p: int(p.name.removeprefix("fold-")))
+
+
+def group_of(run_dir: Path) -> tuple[str, Path | None]:
+    """(kind, group directory) of a run directory: a fold of a cv directory, a trial of a sweep (also a fold or a
+    seed of one), or ("run", None)."""
+    path = Path(run_dir)
+    for up in (path.parent, path.parent.parent, path.parent.parent.parent):
+        if up.name == "trials" and is_sweep_dir(up.parent):
+            return "sweep trial", up.parent
+    if path.name.startswith("fold-") and is_cv_dir(path.parent):
+        return "cv fold", path.parent
+    return "run", None
 
 
 def find_runs(root: Path) -> list[RunInfo] | None:

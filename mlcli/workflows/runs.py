@@ -28,6 +28,7 @@ from mlcli.runs.index import (
     RunInfo,
     find_runs,
     flatten,
+    group_of,
     group_runs,
     is_cv_dir,
     is_run_dir,
@@ -175,12 +176,8 @@ def _read_one(path: Path) -> RunInfo:
             raise ConfigError(f"{path}: {kind} directory, not a run; see its runs with 'mlcli runs compare {path}'")
         raise ConfigError(f"{path}: not a run directory (expected config.yaml and summary.json, metrics.jsonl or "
                           f"checkpoints/)")
-    parent = path.resolve().parent
-    if is_cv_dir(parent) and path.name.startswith("fold-"):
-        return read_run(path, kind="cv fold", group=path.parent)
-    if parent.name == "trials" and is_sweep_dir(parent.parent):
-        return read_run(path, kind="sweep trial", group=path.parent.parent)
-    return read_run(path)
+    kind, group = group_of(path)
+    return read_run(path, kind=kind, group=group)
 
 
 def _held_runs(path: Path) -> list[RunInfo]:
