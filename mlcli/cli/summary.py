@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from mlcli.cli.common import SET_HELP, ConfigArg, guarded, load, out, print_json
+from mlcli.cli.common import SET_HELP, ConfigArg, guarded, out, print_json
 from mlcli.errors import ConfigError
 
 
@@ -29,9 +29,8 @@ def summary(
     json_: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
 ) -> None:
     with guarded():
-        from mlcli.workflows.summary import summarize_config
+        import mlcli
 
-        cfg = load(config, set_)
         shape = None
         if input_shape is not None:
             try:
@@ -39,21 +38,21 @@ def summary(
             except ValueError:
                 raise ConfigError(
                     f"--input-shape must be integers separated by commas, got {input_shape!r}") from None
-        rows, totals = summarize_config(cfg, input_shape=shape, n_classes=classes,
-                                        base_dir=config.resolve().parent)
+        result = mlcli.summary(config, overrides=set_, input_shape=shape, classes=classes)
         if json_:
-            print_json({"layers": [r.__dict__ for r in rows], "totals": totals})
+            print_json({"layers": result["layers"], "totals": result["totals"]})
             return
+        totals = result["totals"]
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"{cfg.model.type}: input {totals['input_shape']}")
+        table = Table(title=f"{result['model']}: input {totals['input_shape']}")
         for col, justify in (("#", "right"), ("layer", "left"), ("", "left"), ("output shape", "left"),
                              ("params", "right"), ("connections", "right"), ("receptive field", "right")):
             table.add_column(col, justify=justify)
-        for r in rows:
-            table.add_row(str(r.index), r.name, r.detail, str(r.output_shape), f"{r.params:,}",
-                          f"{r.connections:,}", r.receptive_field)
+        for r in result["layers"]:
+            table.add_row(str(r["index"]), r["name"], r["detail"], str(r["output_shape"]), f"{r['params']:,}",
+                          f"{r['connections']:,}", r["receptive_field"])
         table.add_row("", "total", "", str(totals["output_shape"]), f"{totals['params']:,}",
                       f"{totals['connections']:,}", "")
         Console(width=max(out.width, 120)).print(table)

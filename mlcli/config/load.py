@@ -116,14 +116,18 @@ def _index(node: list, part: str, item: str) -> int:
 # ------------------------------------------------------------------------------------ explaining errors
 
 
-def explain(err: ValidationError, source: str, locations: Locations, data: Any, overrides=()) -> str:
-    """Turn pydantic's first error into `file:line:col: field.path: what was expected, what was found`."""
+def explain(err: ValidationError, source: str, locations: Locations, data: Any, overrides=(),
+            root: Any = Config) -> str:
+    """Turn pydantic's first error into `file:line:col: field.path: what was expected, what was found`; `root`
+    is the schema the data was validated against (a run's Config, or another file's, e.g. a sweep's)."""
     errors = err.errors(include_url=False)
-    first = max(errors, key=lambda e: len(e["loc"]))  # the deepest is the most specific (union branches)
-    path = data_path(first["loc"], data)
+    # the deepest is the most specific (union branches); among those, an unknown key says most
+    rank = {"extra_forbidden": 2, "union_tag_invalid": 1}
+    first = max(errors, key=lambda e: (len(e["loc"]), rank.get(e["type"], 0)))
+    path = data_path(first["loc"], data, root)
     if first["type"] == "union_tag_invalid":
         path = (*path, "type")
-    message = describe(first, path, data)
+    message = describe(first, path, data, root)
     named = re.match(r"([a-z_]+(?:\.[a-z_0-9]+)*): (.*)", message) if first["type"] == "value_error" else None
     if named and not path:  # a rule across sections names its own field: "train.epochs: has no effect ..."
         path = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
@@ -135,19 +139,19 @@ def explain(err: ValidationError, source: str, locations: Locations, data: Any, 
     return f"{where}: {field}: {message}"
 
 
-def data_path(loc: tuple, data: Any) -> tuple:
+def data_path(loc: tuple, data: Any, root: Any = Config) -> tuple:
     """Pydantic's error location as a path in the YAML: drop the union tags it inserts, following the schema.
 
     `("train", "optimizer", "momentum", "lr")` -> `("train", "optimizer", "lr")` (the tag of the discriminated
     union), `("model", "mlp", "hidden", 0, "HiddenLayer", "units")` -> `("model", "hidden", 0, "units")`.
     """
     path: list = []
-    cls: Any = Config
+    cls: Any = root
     for part in loc:
         if isinstance(cls, tuple):  # a union: this part names the member
             cls = next((m for m in cls if part in _tags(m) or part == m.__name__), None)
             continue
-        if (isinstance(part, str) and (part.startswith(("function-", "literal[", "constrained-")) or part in (
+        if (isinstance(part, str) and (part.startswith(("function-", "literal[", "constrained-", "tagged-union[", "list[")) or part in (
                 "int", "float", "str", "bool", "list", "dict"))) or (isinstance(cls, type) and part == cls.__name__):
             continue
         path.append(part)
@@ -179,11 +183,11 @@ def _where(source: str, path: tuple, locations: Locations, missing: bool) -> str
     return source
 
 
-def describe(error: dict, path: tuple, data: Any) -> str:
+def describe(error: dict, path: tuple, data: Any, root: Any = Config) -> str:
     """What was expected and what was found, in the words of the config rather than pydantic's."""
     kind, ctx, got = error["type"], error.get("ctx") or {}, error.get("input")
     if kind == "extra_forbidden":
-        valid = valid_keys(path[:-1], data)
+        valid = valid_keys(path[:-1], data, root)
         hint = difflib.get_close_matches(str(path[-1]), valid, n=1)
         tail = f"did you mean '{hint[0]}'?" if hint else f"valid keys: {', '.join(valid)}" if valid else ""
         return f"unknown key; {tail}".rstrip("; ")
@@ -229,9 +233,9 @@ def _shown(value: Any) -> str:
     return f"{kind} ({yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()})"
 
 
-def valid_keys(path: tuple, data: Any) -> list[str]:
+def valid_keys(path: tuple, data: Any, root: Any = Config) -> list[str]:
     """Field names of the config section at `path`, following `type` discriminators through `data`."""
-    cls: Any = Config
+    cls: Any = root
     node: Any = data
     for part in path:
         if isinstance(cls, list):  # a list of items: the index picks one

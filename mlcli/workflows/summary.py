@@ -2,6 +2,7 @@
 
     rows, totals = summarize_config(cfg)                              # shapes from the dataset
     rows, totals = summarize_config(cfg, input_shape=(3, 227, 227), n_classes=1000)
+    summary("configs/cnn_digits.yaml")   # mlcli.summary: a path, dict or Config -> {"layers": [...], "totals": {...}}
 """
 
 from __future__ import annotations
@@ -50,3 +51,14 @@ def summarize_config(cfg, *, input_shape=None, n_classes=None, base_dir: Path | 
     rows, totals = summarize(model.net, tuple(shape))
     totals["input_shape"] = tuple(shape)
     return rows, totals
+
+
+def summary(config, *, overrides=None, input_shape=None, classes: int | None = None) -> dict:
+    """Per layer: output shape, parameters, connections and receptive field of the network `config` describes
+    (a path, dict or Config); `input_shape` / `classes` instead of the data's. JSON-able."""
+    from mlcli.workflows.build import resolve_config
+
+    cfg, base_dir = resolve_config(config, overrides)
+    rows, totals = summarize_config(cfg, input_shape=tuple(input_shape) if input_shape is not None else None,
+                                    n_classes=classes, base_dir=base_dir)
+    return {"model": cfg.model.type, "layers": [dict(r.__dict__) for r in rows], "totals": totals}
