@@ -130,6 +130,24 @@ def test_unreadable_files_give_an_unreadable_row_not_a_crash(cli, copy, damage):
     assert [r["status"] for r in compared["runs"]] == ["unreadable", "completed"]
 
 
+def test_hostile_values_are_printed_as_plain_text_and_strict_json(cli, copy):
+    path = copy["fast"] / "summary.json"
+    summary = json.loads(path.read_text())
+    summary.update(name="[bold]evil[/] \x1b[31mred [/", seconds="soon", final=[1, 2])
+    summary["best"]["val_loss"] = float("nan")
+    summary["test"]["loss"] = float("inf")
+    path.write_text(json.dumps(summary))  # NaN and Infinity: not strict JSON, but json.loads takes them
+    table = cli("runs", "list", copy["fast"])
+    assert table.exit_code == 0 and "[bold]evil[/] ?[31mred [/" in table.stdout and "\x1b" not in table.stdout
+    for args in (("list", copy["fast"]), ("show", copy["fast"]), ("compare", copy["fast"], copy["slow"])):
+        result = cli("runs", *args, "--json")
+        assert result.exit_code == 0, result.stderr
+        json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} in strict JSON output"))
+    row = rows(cli, copy["fast"])[0]
+    assert "val_loss" not in row["metrics"] and row["metrics"]["test_loss"] == "inf" and row["seconds"] is None
+    assert cli("runs", "show", copy["fast"]).exit_code == 0
+
+
 def test_status_filter_takes_repeats_and_comma_lists(cli, one_line_error, copy):
     (copy["fast"] / "summary.json").unlink()
     assert [r["status"] for r in rows(cli, copy["root"], "--status", "killed")] == ["killed"]

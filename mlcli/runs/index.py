@@ -64,12 +64,13 @@ class RunInfo:
     config: dict | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        """The JSON form of a row (`mlcli runs list --json`)."""
-        return {"run": str(self.path), "kind": self.kind, "group": None if self.group is None else str(self.group),
-                "name": self.name, "model": self.model, "status": self.status, "monitor": self.monitor,
-                "best": self.best, "best_epoch": self.best_epoch, "epochs": self.epochs, "seconds": self.seconds,
-                "started": self.started, "started_from": self.started_from, "metrics": dict(self.metrics),
-                "reason": self.reason}
+        """The JSON form of a row (`mlcli runs list --json`), strict JSON (see `json_safe`)."""
+        group = None if self.group is None else str(self.group)
+        return json_safe({"run": str(self.path), "kind": self.kind, "group": group, "name": self.name,
+                          "model": self.model, "status": self.status, "monitor": self.monitor, "best": self.best,
+                          "best_epoch": self.best_epoch, "epochs": self.epochs, "seconds": self.seconds,
+                          "started": self.started, "started_from": self.started_from, "metrics": dict(self.metrics),
+                          "reason": self.reason})
 
 
 def is_run_dir(path: Path) -> bool:
@@ -293,6 +294,20 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def json_safe(value: Any) -> Any:
+    """`value` as strict JSON can hold it: NaN (which json.loads accepts from a hostile file) -> None, infinities ->
+    "inf"/"-inf" as `rundir.clean` writes them, tuples -> lists, keys -> strings, other objects -> their str."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return str(value)
+
+
 def _read_json(path: Path) -> Any:
     raw = _read_capped(path, MAX_SUMMARY_BYTES)
     try:
@@ -349,7 +364,7 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        return None if math.isnan(value) else float(value)
     if value in ("inf", "-inf"):
         return math.inf if value == "inf" else -math.inf
     return None

@@ -33,6 +33,7 @@ from mlcli.runs.index import (
     is_cv_dir,
     is_run_dir,
     is_sweep_dir,
+    json_safe,
     read_records,
     read_run,
 )
@@ -57,7 +58,8 @@ class Comparison:
     def to_dict(self) -> dict:
         """The JSON form (`mlcli runs compare --json`)."""
         rows = [{**run.to_dict(), "config": values} for run, values in zip(self.runs, self.values, strict=True)]
-        return {"runs": rows, "differing": list(self.differing), "same": dict(self.same), "metrics": list(self.metrics)}
+        return json_safe({"runs": rows, "differing": list(self.differing), "same": dict(self.same),
+                          "metrics": list(self.metrics)})
 
 
 def list_runs(dir: str | Path = "runs", *, sort: str | None = None,
@@ -82,14 +84,15 @@ def show_run(run_dir: str | Path) -> dict:
             "ended_at", "seed", "task", "n_train", "n_val", "n_test", "resumed_from", "command", "overrides",
             "versions", "git_commit")
     shown = {k: s[k] for k in keys if k in s}
+    shown.update({k: s[k] if isinstance(s.get(k), dict) else {} for k in ("best", "final", "test") if k in s})
     shown.update({"monitor": run.monitor, "best_epoch": run.best_epoch, "epochs_completed": run.epochs,
                   "seconds": run.seconds})
     if run.summary is None:  # a run that never ended: what its metrics.jsonl holds
         records = read_records(path)
         shown["best"] = {k: v for k, v in run.metrics.items() if not k.startswith("test_")}
         shown["final"] = records[-1] if records else {}
-    return {"run": str(path), "kind": run.kind, "name": run.name, "model": run.model, "status": run.status,
-            "reason": run.reason, "started": run.started, **shown, "config": run.config}
+    return json_safe({"run": str(path), "kind": run.kind, "name": run.name, "model": run.model, "status": run.status,
+                      "reason": run.reason, "started": run.started, **shown, "config": run.config})
 
 
 def compare_runs(paths, *, sort: str | None = None,
