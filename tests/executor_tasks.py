@@ -1,0 +1,82 @@
+"""Task functions for tests/test_executors.py and benchmarks/executors.py, in a module of their own so that spawned
+pool workers and Dask workers can import them by name (pytest puts tests/ on sys.path, which spawn children
+inherit; the `dask worker` processes of the CLI-cluster fixture get it through PYTHONPATH).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def seeded_fit(seed: int, n: int = 64) -> dict:
+    """A small seeded least-squares fit: the same seed gives the same arrays on any backend."""
+    rng = np.random.default_rng(np.random.SeedSequence([7, seed]))
+    X = rng.standard_normal((n, 8))
+    y = X @ rng.standard_normal(8) + 0.1 * rng.standard_normal(n)
+    w, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return {"seed": seed, "w": w, "loss": float(np.mean((X @ w - y) ** 2))}
+
+
+def with_shared(data: np.ndarray, seed: int) -> float:
+    """Uses a broadcast array: its checksum plus something seeded."""
+    return float(data.sum()) + float(np.random.default_rng(seed).random())
+
+
+def fail_if(seed: int, bad: int) -> int:
+    if seed == bad:
+        raise ValueError(f"bad seed {seed}\nsecond line that the error line drops")
+    return seed * 10
+
+
+def kill_self_once(marker: str, value: int) -> int:
+    """SIGKILLs its own process the first time (no marker file yet), returns `value` on the retry."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value
+
+
+def kill_self_always() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_and_record(seconds: float, log: str, name: str) -> str:
+    """Appends `name` to the file `log` when it starts, then sleeps."""
+    with open(log, "a") as f:
+        f.write(name + "\n")
+    time.sleep(seconds)
+    return name
+
+
+def report_pid_then_sleep(pid_file: str, seconds: float, seed: int) -> dict:
+    """Writes its pid (so that a test can kill the worker mid-task), sleeps, then computes seeded_fit(seed)."""
+    Path(pid_file + ".tmp").write_text(str(os.getpid()))
+    os.replace(pid_file + ".tmp", pid_file)
+    time.sleep(seconds)
+    return seeded_fit(seed)
+
+
+def environ(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def trivial(i: int) -> int:
+    return i
+
+
+def allocation_heavy(rounds: int = 40, size: int = 400_000) -> float:
+    """NumPy temporaries of a few MB, allocated and freed over and over (the MALLOC_TRIM_THRESHOLD_ victim);
+    returns the CPU seconds it took."""
+    start = time.process_time()
+    x = np.ones(size)
+    for _ in range(rounds):
+        y = x * 2.0 + 1.0
+        z = np.sqrt(y) - x
+        x = z / (1.0 + np.abs(z)) + 1.0
+    return time.process_time() - start
