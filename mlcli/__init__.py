@@ -10,17 +10,20 @@ The public Python API; each function is what the matching `mlcli` command calls:
     mlcli.evaluate(result.run_dir, split="val")                                       # -> {"metrics": ...}
     model = mlcli.load(result.run_dir); model.predict(X); model.predict_proba(X)
     mlcli.predict(result.run_dir, "new.npz"); mlcli.gradcheck(config); mlcli.summary(config)
+    best = mlcli.sweep("configs/sweeps/quickstart_grid.yaml").best                    # -> SweepResult
+    mlcli.list_runs("runs", sort="val_loss"); mlcli.compare_runs([run_a, run_b])
 
 Errors are `mlcli.errors.MlcliError` subclasses (ConfigError, DataError, CheckpointError, ...), never SystemExit.
-The data flow is config -> data -> models -> runs -> train -> workflows -> cli, with the NumPy core (`nn`, `optim`)
-at the bottom; the names here are imported on first use, so that `import mlcli` stays light.
+The layers: config -> data -> models -> runs -> training -> sweeps -> workflows -> cli, with the NumPy core
+(`nn`, `optim`) at the bottom; the names here are imported on first use, so that `import mlcli` stays light.
 """
 
 from mlcli import errors
 from mlcli.version import __version__
 
-__all__ = ["CVResult", "Callback", "Config", "RunResult", "TrainedModel", "__version__", "cv", "errors",
-           "evaluate", "gradcheck", "load", "load_config", "predict", "resume", "summary", "train"]
+__all__ = ["CVResult", "Callback", "Config", "RunResult", "SweepResult", "TrainedModel", "__version__",
+           "compare_runs", "cv", "errors", "evaluate", "gradcheck", "list_runs", "load", "load_config", "predict",
+           "resume", "show_run", "summary", "sweep", "train"]
 
 
 def __getattr__(name: str):
@@ -37,6 +40,10 @@ def __getattr__(name: str):
         from mlcli.workflows import load as module
     elif name == "gradcheck":
         from mlcli.workflows import gradcheck as module
+    elif name in ("list_runs", "show_run", "compare_runs"):
+        from mlcli.workflows import runs as module
+    elif name in ("sweep", "SweepResult"):
+        from mlcli.workflows import sweep as module
     elif name == "summary":
         from mlcli.workflows import summary as module
     elif name == "Callback":

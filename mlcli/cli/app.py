@@ -124,6 +124,7 @@ def register() -> None:
         resume,
         runs_cmd,
         summary,
+        sweep,
         train,
     )
 
@@ -135,6 +136,7 @@ def register() -> None:
     app.command("cv", help=cv.__doc__, no_args_is_help=True)(cv.cross_validate)
     app.command("gradcheck", help=gradcheck.__doc__, no_args_is_help=True)(gradcheck.gradcheck)
     app.command("summary", help=summary.__doc__, no_args_is_help=True)(summary.summary)
+    app.command("sweep", help=sweep.__doc__, no_args_is_help=True)(sweep.sweep)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(data_cmd.app, name="data")
     app.add_typer(runs_cmd.app, name="runs")

@@ -28,13 +28,22 @@ def cross_validate(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the cv directory is created."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
+    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Folds at once (with --scheduler processes "
+                                "or dask). Example: --workers 2"),
+    scheduler: str = typer.Option("serial", "--scheduler", help="serial (default: in this process, with "
+                                  "progress), processes, dask, or a Dask address tcp://HOST:PORT. "
+                                  "Example: --scheduler processes"),
+    scheduler_file: Path = typer.Option(None, "--scheduler-file", help="A Dask scheduler.json to connect to."),
 ) -> None:
     with guarded():
         from mlcli.workflows.cv import best_setting, cv_grid
 
         with StopFlag() as stop:
+            if workers is not None and workers > 1 and scheduler == "serial":
+                scheduler = "processes"
             runs = cv_grid(config, folds, overrides=set_, runs_dir=runs_dir, quiet=quiet or json_,
-                           should_stop=stop)
+                           should_stop=stop, scheduler=scheduler, workers=workers,
+                           scheduler_file=str(scheduler_file) if scheduler_file else None)
         if stop():
             raise typer.Exit(stop.exit_code)
         if json_:

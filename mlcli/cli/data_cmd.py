@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from mlcli.cli.common import guarded, out
 
@@ -17,6 +16,8 @@ def list_() -> None:
     """List every dataset a config can name (data.type), with its task, sample shape and source.
     Example: mlcli data list"""
     with guarded():
+        from rich.table import Table
+
         from mlcli.data.catalog import CATALOG
 
         table = Table(title="datasets (use the name as data.type)")

@@ -139,6 +139,9 @@ def explain(err: ValidationError, source: str, locations: Locations, data: Any, 
     return f"{where}: {field}: {message}"
 
 
+PYDANTIC_TAGS = ("function-", "literal[", "constrained-", "tagged-union[", "list[")  # location parts, not fields
+
+
 def data_path(loc: tuple, data: Any, root: Any = Config) -> tuple:
     """Pydantic's error location as a path in the YAML: drop the union tags it inserts, following the schema.
 
@@ -151,7 +154,7 @@ def data_path(loc: tuple, data: Any, root: Any = Config) -> tuple:
         if isinstance(cls, tuple):  # a union: this part names the member
             cls = next((m for m in cls if part in _tags(m) or part == m.__name__), None)
             continue
-        if (isinstance(part, str) and (part.startswith(("function-", "literal[", "constrained-", "tagged-union[", "list[")) or part in (
+        if (isinstance(part, str) and (part.startswith(PYDANTIC_TAGS) or part in (
                 "int", "float", "str", "bool", "list", "dict"))) or (isinstance(cls, type) and part == cls.__name__):
             continue
         path.append(part)

@@ -220,13 +220,14 @@ class ModelFacts:
     `reconstruction` (its own input; any data). losses: the losses it can be trained with, its default first;
     empty when it is only fitted. fitted: fitted in closed form (never trained by gradient descent, no train
     section, no loss); a model with `solver: closed_form` is fitted too. newton: the newton optimizer can train
-    it (its Hessian is implemented).
+    it (its Hessian is implemented). has_loss: its metrics include a loss.
     """
 
     task: Literal["classification", "regression", "reconstruction"]
     losses: tuple[str, ...] = ()
     fitted: bool = False
     newton: bool = False
+    has_loss: bool = True  # reports a loss (k-NN's vote has no likelihood to take one from)
 
 
 _CLASSIFIER_LOSSES = ("softmax_cross_entropy", "sigmoid_bce")
@@ -237,7 +238,7 @@ MODEL_FACTS: dict[str, ModelFacts] = {
     "mlp": ModelFacts("classification", _CLASSIFIER_LOSSES),
     "autoencoder": ModelFacts("reconstruction", ("mse",)),
     "linear_regression": ModelFacts("regression", ("mse",), newton=True),
-    "knn": ModelFacts("classification", fitted=True),
+    "knn": ModelFacts("classification", fitted=True, has_loss=False),
     "gaussian": ModelFacts("classification", fitted=True),
     "cnn": _CONV_NET,
     "lenet5": _CONV_NET,

@@ -121,8 +121,10 @@ class Config(Section):
         return data_task(self.data)
 
     def metric_names(self) -> tuple[str, ...]:
-        return {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS,
-                "reconstruction": AUTOENCODER_METRICS}[self.task()]
+        """The metrics this model reports (without the train_/val_ prefix)."""
+        names = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS,
+                 "reconstruction": AUTOENCODER_METRICS}[self.task()]
+        return names if MODEL_FACTS[self.model.type].has_loss else tuple(n for n in names if n != "loss")
 
     def is_image_data(self) -> bool:
         """Images (N, C, H, W) by the dataset's nature, or digits read with `as_images: true`."""

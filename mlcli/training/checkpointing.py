@@ -56,7 +56,7 @@ class BestCheckpoint(Callback):
         if self.best_state is None:  # no epoch finished (or none had a finite monitor): last is the best we have
             save_model(self.path, run.config, run.model, run.data, epoch=run.epoch,
                        metrics=run.history[-1] if run.history else {})
-        elif self.restore_at_end:
+        elif self.restore_at_end and not run.pause:  # a paused run goes on from its last weights
             run.model.load_state(self.best_state)
             run.summary["final_weights"] = f"best (epoch {self.best_epoch}, restored)"
 

@@ -8,8 +8,10 @@ The epochs come from `mlcli.training.trainer.fit` (a network) or are the one eva
 closed form (`classical_records`). After every epoch the loop takes the resume state (`boundary`: weights,
 optimizer state, the shuffle/dropout/augmentation generator states and every callback's `state_dict()`), so
 that an interrupted run goes back to the end of its last whole epoch and a resume continues from there exactly.
-Outcomes: `completed`, `early_stopped` (a callback set `stop_training`), `interrupted` (`should_stop()` turned true:
-the batch in hand finished), `diverged` (NaN/inf loss: the DivergenceError is raised again after `on_train_end`).
+Outcomes: `completed`, `early_stopped` (a callback set `stop_training`), `paused` (a callback set
+`stop_training` and `pause`: stopped where a later resume continues, e.g. a sweep's ASHA rung), `interrupted`
+(`should_stop()` turned true: the batch in hand finished), `diverged` (NaN/inf loss: the DivergenceError is
+raised again after `on_train_end`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class TrainingRun:
     summary: dict = field(default_factory=dict)
     status: str = "running"
     stop_training: bool = False
+    pause: bool = False  # with stop_training: stopped to be continued later (status `paused`, last weights kept)
     boundary: dict | None = None
     callbacks: CallbackList | None = None
 
@@ -111,7 +114,7 @@ def run_loop(run: TrainingRun, callbacks, *, should_stop: Callable[[], bool] = l
             cbs.on_epoch_end(run, record)
             run.boundary = run.snapshot()
             if run.stop_training:
-                run.status = "early_stopped"
+                run.status = "paused" if run.pause else "early_stopped"
                 break
     except TrainingStopped as stop:
         run.status = "interrupted"

@@ -33,7 +33,7 @@ from mlcli.data.pipeline import (
     standardize,
 )
 from mlcli.data.splits import kfold_indices
-from mlcli.errors import ConfigError
+from mlcli.errors import ConfigError, MlcliError
 from mlcli.models.context import compute_dtype
 from mlcli.models.metrics import mode_of
 from mlcli.runs.atomic import atomic_write_text
@@ -70,12 +70,15 @@ def fold_metrics(summary: dict) -> dict[str, float]:
 
 
 def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path = "runs", name: str | None = None,
-       seed: int | None = None, callbacks=(), quiet: bool = True,
-       should_stop: Callable[[], bool] | None = None) -> CVResult:
+       seed: int | None = None, callbacks=(), quiet: bool = True, should_stop: Callable[[], bool] | None = None,
+       scheduler: str = "serial", workers: int | None = None, scheduler_file: str | None = None) -> CVResult:
     """Cross-validate `config` (a path, dict or Config) over `folds` folds (default: its `cv.folds`).
 
-    The folds run one after another; an interrupted fold ends the cross validation with status `interrupted`
-    and the folds finished so far. `callbacks` (objects, shared by every fold) see each fold's training.
+    By default the folds run one after another in this process; an interrupted fold ends the cross validation
+    with status `interrupted` and the folds finished so far; `callbacks` (shared by every fold) see each fold's
+    training. With `scheduler` (processes, dask, an address) or `workers` > 1 the folds run in parallel through
+    the sweep executors (mlcli.sweeps.executors), as pure tasks whose files this process writes; the fold metrics
+    are the same, bit for bit (callbacks and progress are not sent to other processes).
     """
     cfg, base_dir = resolve_config(config, overrides, seed)
     k = folds if folds is not None else cfg.cv.folds
@@ -101,18 +104,22 @@ def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path
     atomic_write_text(cv_dir / "folds.json", json.dumps({
         "k": k, "seed": cfg.seed, "test": test_indices if test_indices is not None else "official test split",
         "folds": fold_indices}) + "\n")
-    results, status = [], "completed"
-    for i, (t, v) in enumerate(split):
+    datas = []
+    for t, v in split:
         (train, val, test_std), scaler = standardize(pool.subset(t), [pool.subset(v), test], cfg.data,
                                                      compute_dtype(cfg))
-        data = PreparedData(train=train, val=val, test=test_std, standardizer=scaler)
-        run = run_config(cfg, base_dir=base_dir, data=data, run_dir=cv_dir / f"fold-{i + 1}", callbacks=callbacks,
-                         quiet=quiet, should_stop=should_stop, overrides=overrides)
-        results.append({"fold": i + 1, "metrics": fold_metrics(run.summary), "status": run.status,
-                        "best_epoch": run.summary.get("best_epoch"), "run_dir": str(run.run_dir)})
-        if run.status == "interrupted":
-            status = "interrupted"
-            break
+        datas.append(PreparedData(train=train, val=val, test=test_std, standardizer=scaler))
+    if scheduler == "serial" and workers in (None, 1):
+        results, status = [], "completed"
+        for i, data in enumerate(datas):
+            run = run_config(cfg, base_dir=base_dir, data=data, run_dir=cv_dir / f"fold-{i + 1}",
+                             callbacks=callbacks, quiet=quiet, should_stop=should_stop, overrides=overrides)
+            results.append(_fold_row(i + 1, run.summary, run.status, run.run_dir))
+            if run.status == "interrupted":
+                status = "interrupted"
+                break
+    else:
+        results, status = _parallel_folds(cfg, datas, cv_dir, scheduler, workers, scheduler_file, should_stop)
     names = sorted({m for r in results for m in r["metrics"]})
     values = {m: np.array([r["metrics"].get(m, np.nan) for r in results], dtype=np.float64) for m in names}
     result = CVResult(cv_dir=cv_dir, k=k, folds=results, mean={m: float(np.mean(v)) for m, v in values.items()},
@@ -121,6 +128,61 @@ def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path
     atomic_write_text(cv_dir / "cv_summary.json",
                       json.dumps(clean(result.to_dict()), indent=2, allow_nan=False) + "\n")
     return result
+
+
+def _fold_row(fold: int, summary: dict, status: str, run_dir) -> dict:
+    return {"fold": fold, "metrics": fold_metrics(summary), "status": status, "best_epoch": summary.get("best_epoch"),
+            "run_dir": str(run_dir)}
+
+
+def run_fold(config: dict, fold: int, data: PreparedData, dest: str) -> dict:
+    """One fold as a pure task (for an executor): train on `data` in a temporary folder; return the summary and
+    every file written as bytes, paths inside summary.json naming `dest`."""
+    import shutil
+    import tempfile
+
+    from mlcli.config.load import build_config
+
+    tmp = Path(tempfile.mkdtemp(prefix="mlcli-fold-"))
+    try:
+        run = run_config(build_config(config, f"fold {fold}", {}), data=data, run_dir=tmp / "fold", quiet=True)
+        root = tmp / "fold"
+        files = {}
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            blob = path.read_bytes()
+            files[path.relative_to(root).as_posix()] = (blob.replace(str(root).encode(), dest.encode())
+                                                        if path.suffix == ".json" else blob)
+        summary = json.loads(files["summary.json"])
+        return {"summary": summary, "status": run.status, "files": files}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _parallel_folds(cfg, datas, cv_dir: Path, scheduler, workers, scheduler_file, should_stop):
+    """Run the folds through an executor; write each fold's files as it arrives."""
+    from mlcli.sweeps.executors import make_executor
+
+    results, status = {}, "completed"
+    with make_executor(scheduler, workers, scheduler_file=scheduler_file) as executor:
+        for i, data in enumerate(datas):
+            dest = str((cv_dir / f"fold-{i + 1}").resolve())
+            executor.submit(f"fold-{i + 1}", run_fold, cfg.resolved(), i + 1, data, dest)
+        while executor.in_flight():
+            if should_stop is not None and should_stop() and status != "interrupted":
+                status = "interrupted"
+                executor.cancel_pending()
+            res = executor.next_result(timeout=0.25)
+            if res is None:
+                continue
+            if res.error is not None:
+                raise MlcliError(f"cv {res.key}: {res.error}")
+            fold = int(res.key.split("-")[1])
+            for rel, blob in res.value["files"].items():
+                path = cv_dir / res.key / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(blob)
+            results[fold] = _fold_row(fold, res.value["summary"], res.value["status"], cv_dir / res.key)
+    return [results[f] for f in sorted(results)], status
 
 
 def expand_overrides(overrides) -> list[list[str]]:
