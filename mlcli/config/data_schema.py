@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlcli.config.fields import Fraction, NonNegFloat, PositiveFloat, Section
 
@@ -26,7 +26,8 @@ class Augmentation(Section):
 
 
 class DataCommon(Section):
-    """Split and preprocessing options every dataset shares (fractions are of the whole dataset)."""
+    """Split and preprocessing options every dataset shares (fractions are of the whole dataset, except for the
+    datasets with official test files: see `OfficialSplitData`)."""
 
     test_fraction: Fraction = 0.15
     val_fraction: Fraction = 0.15
@@ -36,7 +37,7 @@ class DataCommon(Section):
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataCommon:
-        if self.test_fraction + self.val_fraction >= 0.9:
+        if (self.test_fraction or 0.0) + self.val_fraction >= 0.9:
             raise ValueError(
                 f"test_fraction + val_fraction must be < 0.9 to leave training data, "
                 f"got {self.test_fraction} + {self.val_fraction}"
@@ -120,16 +121,36 @@ class CsvData(DataCommon):
     delimiter: str = ","
 
 
-class MnistData(DataCommon):
-    """MNIST or Fashion-MNIST IDX files (plain or .gz) in the folder `path`."""
+class OfficialSplitData(DataCommon):
+    """A dataset that ships its own test files (MNIST, Fashion-MNIST, CIFAR-10): they are the test split, so
+    `test_fraction` would have no effect and is refused; `val_fraction` is a fraction of the training files.
+
+    Refused rather than offered as a re-split (`split: resplit`): results on the official test files are what
+    papers and other tools report, and a re-split test set would silently stop being comparable with them.
+    """
+
+    test_fraction: None = Field(default=None, exclude=True)
+
+    @field_validator("test_fraction", mode="before")
+    @classmethod
+    def _no_test_fraction(cls, value: object) -> None:
+        official = ", ".join(name for name, facts in DATASET_FACTS.items() if facts.official_test_split)
+        raise ValueError(
+            f"has no effect: the official test files are the test split of {official} (got {value!r}); "
+            "remove it (val_fraction is a fraction of the official training files)"
+        )
+
+
+class MnistData(OfficialSplitData):
+    """MNIST or Fashion-MNIST IDX files (plain or .gz) in the folder `path`; the test split is t10k-*."""
 
     type: Literal["mnist", "fashion_mnist"]
     path: str
     download: bool = False
 
 
-class Cifar10Data(DataCommon):
-    """CIFAR-10 (binary or python version) in the folder `path`."""
+class Cifar10Data(OfficialSplitData):
+    """CIFAR-10 (binary or python version) in the folder `path`; the test split is test_batch."""
 
     type: Literal["cifar10"]
     path: str

@@ -5,8 +5,9 @@
     data.standardizer                        # fitted on train only; saved into checkpoints
 
 Images come as (N, C, H, W) scaled to [0, 1] and are standardized per channel; tabular data per feature.
-Datasets with an official test split (MNIST, CIFAR-10: `OFFICIAL_SPLIT_TYPES`, from the registry) keep it; val
-is then carved out of the training files. Which loader reads a data section is `mlcli.data.registry.DATASETS`'s.
+Datasets with an official test split (MNIST, CIFAR-10: `OFFICIAL_SPLIT_TYPES`, from the registry) keep it (their
+config refuses `test_fraction`); val is then carved out of the training files. Which loader reads a data section
+is `mlcli.data.registry.DATASETS`'s.
 """
 
 from __future__ import annotations
