@@ -25,7 +25,10 @@ class StopFlag:
         if self.signum is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.signum = signum
-        sys.stderr.write("\nstopping after the current batch (Ctrl-C again to abort)...\n")
+        if signum == signal.SIGTERM:
+            sys.stderr.write("\nreceived SIGTERM: stopping after the current batch...\n")
+        else:
+            sys.stderr.write("\nstopping after the current batch (Ctrl-C again to abort)...\n")
 
     def __enter__(self) -> StopFlag:
         for sig in (signal.SIGINT, signal.SIGTERM):
