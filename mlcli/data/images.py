@@ -7,8 +7,8 @@ take the folder a dataset was unpacked (or downloaded, see `mlcli.data.download`
 IDX (http://yann.lecun.com/exdb/mnist/): a big-endian header, magic 2051 then N, rows, cols for images, magic
 2049 then N for labels, followed by the unsigned bytes. Files may be gzipped; gzip is recognised by its magic
 bytes `1f 8b`, not by the suffix. The dimensions in the header are checked against the file size (for gzip,
-the uncompressed size in its trailer) before anything is allocated, so a corrupt header cannot ask for
-gigabytes.
+the uncompressed size in its trailer) and against the memory the images will take as float64
+(`mlcli.data.limits`) before anything is allocated, so a corrupt header cannot ask for gigabytes.
 
 CIFAR-10 binary version (cifar-10-batches-bin): each batch file is a sequence of 3073-byte records, one label
 byte then 3072 pixel bytes (the red, green and blue 32x32 planes in turn, so a record reshapes straight to
@@ -28,6 +28,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from mlcli.data.limits import check_fits
 from mlcli.data.restricted_unpickle import read_cifar_python_batch, read_cifar_python_meta
 from mlcli.errors import ConfigError, DataError
 
@@ -35,6 +36,7 @@ IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_MAX_BYTES = 1 << 31  # largest decoded IDX payload we agree to allocate
+FLOAT64_BYTES = 8  # each pixel byte becomes a float64 in the loaded dataset
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 FASHION_MNIST_CLASSES = (
@@ -94,6 +96,7 @@ def load_cifar10_binary_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]
                 f"{path}: size {size} bytes is not a positive multiple of {CIFAR_RECORD_BYTES} "
                 "(1 label byte + 3072 pixel bytes per record); the file is truncated or not a CIFAR-10 batch"
             )
+        check_fits(path, f"{size // CIFAR_RECORD_BYTES} CIFAR-10 records", size * (2 + FLOAT64_BYTES))
         records = np.fromfile(path, dtype=np.uint8).reshape(-1, CIFAR_RECORD_BYTES)  # (N, 3073)
     except OSError as exc:
         raise DataError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
@@ -196,6 +199,7 @@ def _read_idx(
                     f"{path}: header dims {tuple(dims)} ask for {payload_len} bytes, over the {max_bytes} "
                     "allowed"
                 )
+            check_fits(path, f"{what} of dims {tuple(dims)}", payload_len * (1 + FLOAT64_BYTES))
             expected = header_len + payload_len
             if decoded_size != (expected % 2**32 if gzipped else expected):
                 kind = "uncompressed size (gzip trailer)" if gzipped else "file size"

@@ -89,7 +89,9 @@ def _images(reader: Callable[[ModuleType], Callable[..., ImageData]]) -> Loader:
 
             download_dataset(data_cfg.type, folder)
         part = reader(images)(folder, "test" if split == "test" else "train")
-        return Dataset(x=part.x.astype(np.float64) / 255.0, y=part.y.astype(np.int64), task="classification",
+        x = part.x.astype(np.float64)
+        x /= 255.0  # in place: one float64 copy of the images, not two
+        return Dataset(x=x, y=part.y.astype(np.int64), task="classification",
                        class_names=list(part.class_names), source=str(folder))
 
     return load
