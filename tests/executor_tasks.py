@@ -1,4 +1,4 @@
-"""Task functions for tests/test_executors.py and benchmarks/executors.py, in a module of their own so that spawned
+"""Task functions for tests/test_executors.py, in a module of their own so that spawned
 pool workers and Dask workers can import them by name (pytest puts tests/ on sys.path, which spawn children
 inherit; the `dask worker` processes of the CLI-cluster fixture get it through PYTHONPATH).
 """
@@ -64,19 +64,3 @@ def report_pid_then_sleep(pid_file: str, seconds: float, seed: int) -> dict:
 
 def environ(name: str) -> str | None:
     return os.environ.get(name)
-
-
-def trivial(i: int) -> int:
-    return i
-
-
-def allocation_heavy(rounds: int = 40, size: int = 400_000) -> float:
-    """NumPy temporaries of a few MB, allocated and freed over and over (the MALLOC_TRIM_THRESHOLD_ victim);
-    returns the CPU seconds it took."""
-    start = time.process_time()
-    x = np.ones(size)
-    for _ in range(rounds):
-        y = x * 2.0 + 1.0
-        z = np.sqrt(y) - x
-        x = z / (1.0 + np.abs(z)) + 1.0
-    return time.process_time() - start

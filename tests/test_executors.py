@@ -185,6 +185,16 @@ def test_processes_give_up_on_a_task_that_always_kills_its_worker_after_the_budg
     assert {k: r.value for k, r in results.items() if k != "poison"} == {"t0": 0, "t1": 10, "t2": 20}
 
 
+def test_a_broadcast_after_the_pool_started_reaches_the_next_tasks():
+    first, second = np.ones(100), np.full(50, 2.0)
+    with make_executor("processes", workers=2) as ex:
+        ex.submit("a", tasks.with_shared, ex.broadcast(first), 1)
+        late = ex.broadcast(second)  # the pool is running "a": a new one takes the next tasks
+        ex.submit("b", tasks.with_shared, late, 2)
+        results = drain(ex)
+    assert results["a"].value == tasks.with_shared(first, 1) and results["b"].value == tasks.with_shared(second, 2)
+
+
 def test_pool_workers_split_the_cores_between_them():
     with make_executor("processes", workers=2) as ex:
         ex.submit("threads", tasks.environ, "MLCLI_NUM_THREADS")

@@ -20,8 +20,9 @@ that `cancel_pending` drops exactly the tasks that have not started and running 
 
 - `serial`: runs each task inside `next_result`, in submit order (the reference: no processes, no pickling).
 - `processes`: `ProcessPoolExecutor` (spawn) with `workers` processes, each limited to cores // workers BLAS and
-  mlcli threads. A dead worker breaks the pool: it is rebuilt and the unfinished tasks are resubmitted; only the
-  task that ran in the dead process is charged an attempt (workers report which task they run through a queue).
+  mlcli threads; broadcast objects reach each worker once, as arguments of the pool's initializer. A dead worker
+  breaks the pool: it is rebuilt and the unfinished tasks are resubmitted; only the task that ran in the dead
+  process is charged an attempt (workers report which task they run through a queue).
 - `dask`: a `LocalCluster` on 127.0.0.1 (random ports, `workers` processes x 1 thread, scratch files in a temp
   folder removed at close), or an existing cluster reached by a `tcp://` / `tls://` address or a scheduler file.
   Dask itself retries tasks of dead workers (the scheduler's `allowed-failures`, set to `max_retries` for a
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import pickle
 import queue
 import shutil
 import signal
@@ -44,7 +44,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,34 +191,28 @@ class SerialExecutor(Executor):
 
 _worker_starts: Any = None  # in a pool worker: the queue on which it says which task it runs
 _worker_limits: Any = None  # in a pool worker: the threadpoolctl limiter (kept alive)
-_broadcast_cache: dict[str, Any] = {}  # in a pool worker: the broadcast objects loaded so far, by token
+_worker_shared: dict[str, Any] = {}  # in a pool worker: the broadcast objects, by token
 
 
 @dataclass(frozen=True)
 class Broadcast:
-    """A handle to an object written once to a file; each worker process loads it on first use."""
+    """A handle to an object each pool worker received once, when it started (its initializer's arguments)."""
 
     token: str
-    path: str = field(repr=False)
 
 
-def _init_pool_worker(starts: Any, threads: int) -> None:
-    global _worker_starts, _worker_limits
+def _init_pool_worker(starts: Any, threads: int, shared: dict[str, Any]) -> None:
+    global _worker_starts, _worker_limits, _worker_shared
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: running tasks finish
     os.environ["MLCLI_NUM_THREADS"] = str(threads)
     _worker_limits = threadpool_limits(limits=threads, user_api="blas")
-    _worker_starts = starts
+    _worker_starts, _worker_shared = starts, shared
 
 
 def _resolve(arg: Any) -> Any:
-    if not isinstance(arg, Broadcast):
-        return arg
-    if arg.token not in _broadcast_cache:
-        with open(arg.path, "rb") as f:
-            _broadcast_cache[arg.token] = pickle.load(f)  # our own file, in a private temp folder
-    return _broadcast_cache[arg.token]
+    return _worker_shared[arg.token] if isinstance(arg, Broadcast) else arg
 
 
 def _run_in_pool(task_id: int, fn: Callable[..., Any], args: tuple) -> tuple[bool, Any]:
@@ -248,16 +242,24 @@ class ProcessExecutor(Executor):
         self._processes: dict[int, Any] = {}  # the pool's own pid -> Process dict (it fills it as it spawns)
         self._starts: Any = None
         self._done: queue.Queue = queue.Queue()  # (task, future) as futures end, from the pool's thread
-        self._tmp: Path | None = None
+        self._shared: dict[str, Any] = {}  # broadcast objects, given to every worker process as it starts
+        self._stale = False  # a broadcast came after the pool started: replace the pool once it is idle
 
     def broadcast(self, obj: Any) -> Broadcast:
-        if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="mlcli-broadcast-"))
+        """Ship `obj` to each worker process once, through the pool initializer (best called before submit: a
+        later broadcast waits for the running tasks, then starts a new pool)."""
         token = uuid.uuid4().hex
-        path = self._tmp / f"{token}.pkl"
-        with open(path, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-        return Broadcast(token, str(path))
+        self._shared[token] = obj
+        self._stale = self._pool is not None
+        return Broadcast(token)
+
+    def _dispatch(self) -> None:
+        if self._stale:
+            if self._running:
+                return
+            self._stop_pool()
+            self._stale = False
+        super()._dispatch()
 
     def _new_pool(self) -> None:
         import multiprocessing
@@ -265,8 +267,8 @@ class ProcessExecutor(Executor):
 
         context = multiprocessing.get_context("spawn")
         self._starts = context.SimpleQueue()  # a fresh one per pool: a killed writer may leave its lock held
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                         initializer=_init_pool_worker, initargs=(self._starts, self.threads))
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_init_pool_worker,
+                                         initargs=(self._starts, self.threads, self._shared))
         self._processes = self._pool._processes
 
     def _start(self, task: _Task) -> None:
@@ -362,20 +364,22 @@ class ProcessExecutor(Executor):
             for p in alive:
                 p.join(JOIN_TIMEOUT)
 
+    def _stop_pool(self) -> None:
+        if self._pool is None:
+            return
+        pool, processes, self._pool = self._pool, self._processes, None
+        manager = pool._executor_manager_thread
+        pool.shutdown(wait=False, cancel_futures=True)  # idle workers exit at once, busy ones get JOIN_TIMEOUT
+        self._join(processes, grace=JOIN_TIMEOUT)
+        if manager is not None:
+            manager.join(JOIN_TIMEOUT)
+        self._starts.close()
+
     def close(self) -> None:
         if self._closed:
             return
         super().close()
-        if self._pool is not None:
-            pool, processes, self._pool = self._pool, self._processes, None
-            manager = pool._executor_manager_thread
-            pool.shutdown(wait=False, cancel_futures=True)  # idle workers exit at once, busy ones get JOIN_TIMEOUT
-            self._join(processes, grace=JOIN_TIMEOUT)
-            if manager is not None:
-                manager.join(JOIN_TIMEOUT)
-            self._starts.close()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._stop_pool()
 
 
 # --- dask ----------------------------------------------------------------------------------------------------
