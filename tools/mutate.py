@@ -50,7 +50,7 @@ MODULES: dict[str, list[str]] = {
     "mlcli/optim/newton.py": ["tests/test_newton.py"],
     "mlcli/nn/layers.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/activations.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py", "tests/test_activations.py"],
-    "mlcli/nn/losses.py": ["tests/test_losses.py", "tests/test_nn_gradients.py"],
+    "mlcli/nn/losses.py": ["tests/test_losses.py", "tests/test_loss_edges.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/conv.py": ["tests/test_conv.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/pooling.py": ["tests/test_conv.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/init.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py"],

@@ -18,7 +18,7 @@ from mlcli.nn.base import Layer
 
 
 class ReLU(Layer):
-    """`y = max(x, 0)`. Shape: any -> same."""
+    """`y = max(x, 0)`. Shape: any -> same. Gradient `dx = dy * [x > 0]`: 0 at exactly `x = 0`, as in PyTorch."""
 
     kind = "relu"
 
@@ -31,7 +31,11 @@ class ReLU(Layer):
 
 
 class LeakyReLU(Layer):
-    """`y = x` for `x > 0`, else `negative_slope * x`. Shape: any -> same."""
+    """`y = x` for `x > 0`, else `negative_slope * x`. Shape: any -> same.
+
+    Gradient: `dx = dy` for `x > 0`, `negative_slope * dy` for `x <= 0`: at exactly `x = 0`, where the function has
+    no derivative, the slope is used, as PyTorch does. The default slope 0.01 is PyTorch's.
+    """
 
     kind = "leaky_relu"
 
@@ -55,6 +59,10 @@ class PReLU(Layer):
 
     Shape: (N, C) or (N, C, H, W) -> same. Param `alpha` (num_parameters,), filled with `init`; one slope
     shared by all channels (`num_parameters=1`) or one per channel (`num_parameters=C`, broadcast over axis 1).
+    The defaults (1 slope, 0.25) are PyTorch's.
+
+    Gradients: `dx = dy` for `x > 0`, `alpha_c * dy` for `x <= 0` (at exactly `x = 0` the slope, as in PyTorch);
+    `dalpha_c = sum of dy * x over the x <= 0 of channel c` (an `x = 0` adds 0).
     """
 
     kind = "prelu"
