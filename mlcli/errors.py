@@ -44,6 +44,12 @@ class RunIOError(MlcliError):
     exit_code = 6
 
 
+class RunInUseError(MlcliError):
+    """Another live process holds the run directory's lock (exit 7)."""
+
+    exit_code = 7
+
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130

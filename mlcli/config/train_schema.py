@@ -154,6 +154,8 @@ class TrainConfig(Section):
     grad_clip: GradClip | None = None
     early_stopping: EarlyStopping | None = None
     dtype: Literal["float32", "float64"] = "float32"
+    checkpoint_every: PositiveInt = 1
+    checkpoint_seconds: PositiveFloat | None = None
 
 
 class CvConfig(Section):

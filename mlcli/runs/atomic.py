@@ -5,7 +5,8 @@
         f.write(...)
 
 Each write goes to a temporary file in the destination's own folder (so that the final `os.replace` is a
-rename within one file system), is flushed and fsynced, and then replaces the destination in one step. Any
+rename within one file system), is flushed and fsynced, and then replaces the destination in one step; the folder
+is fsynced after the rename, so that a power loss cannot bring back the old file or lose the new name. Any
 `OSError` (disk full, permission denied, missing folder) becomes one `RunIOError` naming the destination; on
 any failure the temporary file is removed and the previous file, if there was one, is left untouched.
 """
@@ -42,6 +43,7 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
+        _fsync_dir(path.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
@@ -59,6 +61,37 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Replace the file at `path` with `text` encoded as UTF-8 atomically (newlines written as given)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX: fsync the directory); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_temporary(path: Path) -> bool:
+    """A temporary file of `atomic_writer` (`.<name>.<16 hex>.tmp`)."""
+    name = path.name
+    return name.startswith(".") and name.endswith(".tmp") and len(name.rsplit(".", 2)[-2]) == 16
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files a killed write left in `folder` (none is in use: one writer per run)."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        if path.is_file() and is_temporary(path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def _reason(exc: OSError) -> str:

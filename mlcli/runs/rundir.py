@@ -125,3 +125,23 @@ def read_summary(run_dir: Path) -> dict | None:
         return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def check_room(runs_dir: Path, needed_bytes: int) -> None:
+    """RunIOError before training when `runs_dir` (or the folder it would be made in) is not writable, or has
+    less free space than `needed_bytes` (the checkpoints a run writes)."""
+    import os
+    import shutil
+
+    folder = Path(runs_dir).resolve()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunIOError(f"{runs_dir}: cannot write run directories there ({folder} is not writable)")
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < needed_bytes:
+        raise RunIOError(f"{runs_dir}: {free / 2**20:.1f} MiB free, but this run's checkpoints need about "
+                         f"{needed_bytes / 2**20:.1f} MiB; free some space or choose --runs-dir elsewhere")

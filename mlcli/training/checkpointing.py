@@ -4,12 +4,14 @@
                  EarlyStopping(cfg), LastCheckpoint(run_dir / "checkpoints" / "last.npz")]
 
 `best.npz` is the best epoch by the monitored metric (written when an epoch improves on it; if none did, the final
-weights at the end). `last.npz` holds the end of the last whole epoch with the optimizer state and the resume state
-of the loop (generators, callback states); a diverged run keeps its best checkpoint and writes no last one.
+weights at the end). `last.npz` holds the end of the last written epoch (every epoch by default) with the optimizer
+state and the resume state of the loop (generators, callback states), and the end of training; a diverged run
+keeps its best checkpoint and the last.npz of its last good epoch.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from mlcli.runs.rundir import MetricsWriter
@@ -88,16 +90,42 @@ class BestCheckpoint(Callback):
 
 
 class LastCheckpoint(Callback):
-    """Writes `last.npz` at the end: the weights, the optimizer state and (for networks) the resume state."""
+    """Writes `last.npz`: the weights, the optimizer state and (for networks) the resume state, at the end of
+    every `every`-th epoch (and of an epoch ending `seconds` or more after the last write), and at the end; so a
+    run killed at any moment (SIGKILL, the OOM killer, a power loss) resumes from its last written epoch.
+
+    Writes are atomic (mlcli.runs.atomic): a kill mid-write leaves the previous last.npz whole.
+    """
 
     name = "last"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, every: int = 1, seconds: float | None = None) -> None:
         self.path = Path(path)
+        self.every = every
+        self.seconds = seconds
+        self.written_at = time.monotonic()
+        self.written_epoch: int | None = None
+
+    def on_train_begin(self, run) -> None:
+        self.written_at = time.monotonic()
+
+    def on_epoch_end(self, run, record: dict) -> None:
+        epoch = int(record["epoch"])
+        due = epoch % self.every == 0 or (self.seconds is not None and
+                                          time.monotonic() - self.written_at >= self.seconds)
+        if due:  # the callbacks before this one have taken this epoch in: their state is the epoch's end
+            self._write(run, record, lambda: {"rng": run.rng_state(), "callbacks": run.callbacks.state_dict()})
 
     def on_train_end(self, run) -> None:
         if run.status == "diverged":
             return
-        extra = {"resume": run.resume_state()} if run.model.is_network else None
-        save_model(self.path, run.config, run.model, run.data, epoch=run.epoch,
-                   metrics=run.history[-1] if run.history else {}, optimizer=run.optimizer, extra=extra)
+        if run.status == "interrupted" and self.written_epoch == run.epoch and run.history:
+            return  # last.npz already holds the end of the last whole epoch
+        self._write(run, run.history[-1] if run.history else {}, run.resume_state)
+
+    def _write(self, run, record: dict, resume_state) -> None:
+        extra = {"resume": resume_state()} if run.model.is_network else None
+        save_model(self.path, run.config, run.model, run.data, epoch=record.get("epoch", run.epoch), metrics=record,
+                   optimizer=run.optimizer, extra=extra)
+        self.written_at = time.monotonic()
+        self.written_epoch = record.get("epoch", run.epoch)

@@ -57,13 +57,16 @@ class TrainingRun:
         """The resume state at the end of the current epoch (copies)."""
         state = {"epoch": self.epoch, "callbacks": self.callbacks.state_dict() if self.callbacks else {}}
         if self.model.is_network:
-            state.update(model=self.model.state(), optimizer=self.optimizer.state_dict(),
-                         rng={name: getattr(self.gens, name).bit_generator.state for name in RESUMED_STREAMS})
+            state.update(model=self.model.state(), optimizer=self.optimizer.state_dict(), rng=self.rng_state())
         return state
 
     def resume_state(self) -> dict:
-        """What `last.npz` stores under `resume` (JSON-able): generator states and callback states."""
+        """What `last.npz` stores under `resume` (JSON-able), as at the end of the last whole epoch."""
         return {"rng": self.boundary["rng"], "callbacks": self.boundary["callbacks"]}
+
+    def rng_state(self) -> dict:
+        """The resumed generators' states now."""
+        return {name: getattr(self.gens, name).bit_generator.state for name in RESUMED_STREAMS}
 
     def restore(self, resume: dict, *, model_state=None, optimizer_state=None, epoch: int) -> None:
         """Load a resume state (from `resume_state()` of an earlier run) into this run before it starts."""

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlcli.errors import ConfigError
+from mlcli.runs.atomic import remove_stale_temporaries
+from mlcli.runs.lock import RunLock
 from mlcli.runs.provenance import provenance, utc_now
-from mlcli.runs.rundir import create_run_dir, make_exact_dir, read_summary, write_config, write_summary
+from mlcli.runs.rundir import check_room, create_run_dir, make_exact_dir, read_summary, write_config, write_summary
 from mlcli.training.callbacks import CallbackList, EarlyStopping
 from mlcli.training.checkpointing import BestCheckpoint, LastCheckpoint, MetricsLogger
 from mlcli.training.loop import TrainingRun, run_loop
@@ -82,9 +84,12 @@ def resume(run_dir: str | Path, epochs: int | None = None, *, runs_dir: str | Pa
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
     cfg = load_config(config_path, overrides)
     previous = read_summary(run_dir) or {}
-    return run_config(cfg, base_dir=config_path.resolve().parent, runs_dir=Path(runs_dir),
-                      name=previous.get("name"), callbacks=callbacks, quiet=quiet, should_stop=should_stop,
-                      overrides=overrides, resume_from=run_dir)
+    with RunLock(run_dir):  # a run still training is not resumed (exit 7); a killed one's lock is taken over
+        for folder in (run_dir, run_dir / "checkpoints"):
+            remove_stale_temporaries(folder)
+        return run_config(cfg, base_dir=config_path.resolve().parent, runs_dir=Path(runs_dir),
+                          name=previous.get("name"), callbacks=callbacks, quiet=quiet, should_stop=should_stop,
+                          overrides=overrides, resume_from=run_dir)
 
 
 def run_config(cfg, *, base_dir: Path | None = None, runs_dir: Path = Path("runs"), name: str | None = None,
@@ -92,8 +97,6 @@ def run_config(cfg, *, base_dir: Path | None = None, runs_dir: Path = Path("runs
                data=None, run_dir: Path | None = None, resume_from: Path | None = None) -> RunResult:
     """Train a validated config. `data`: prepared splits to use (a cv fold's); `run_dir`: an exact new directory
     instead of one under `runs_dir`; `resume_from`: a run directory whose last.npz this run continues."""
-    from mlcli.workflows.build import override_items
-
     started, started_at = time.time(), utc_now()
     gens, data, model = setup(cfg, base_dir, data)
     previous = _load_previous(Path(resume_from), model, cfg) if resume_from is not None else None
@@ -103,8 +106,28 @@ def run_config(cfg, *, base_dir: Path | None = None, runs_dir: Path = Path("runs
         model.fit(data.train.x, data.train.y)
         fit_seconds = time.perf_counter() - t0
     optimizer = make_optimizer(cfg, model) if model.is_network else None
+    check_room(runs_dir if run_dir is None else Path(run_dir).parent, _checkpoint_bytes(model, optimizer))
     run_name = name or cfg.name
     run_dir = create_run_dir(runs_dir, run_name) if run_dir is None else make_exact_dir(run_dir)
+    with RunLock(run_dir):
+        return _train(cfg, run_dir, run_name, model, data, gens, optimizer, previous, started, started_at,
+                      base_dir=base_dir, callbacks=callbacks, quiet=quiet, should_stop=should_stop,
+                      overrides=overrides, fit_seconds=fit_seconds, resume_from=resume_from)
+
+
+def _checkpoint_bytes(model, optimizer) -> int:
+    """About what a run's checkpoints take on disk: best and last, and last's temporary copy while it is written."""
+    arrays = sum(a.nbytes for a in model.state().values())
+    slots = len(getattr(optimizer, "slot_names", ())) if optimizer is not None else 0
+    return 3 * arrays * (1 + slots) + (1 << 20)
+
+
+def _train(cfg, run_dir: Path, run_name: str, model, data, gens, optimizer, previous, started: float,
+           started_at: str, *, base_dir, callbacks, quiet, should_stop, overrides, fit_seconds,
+           resume_from) -> RunResult:
+    """The run in its (locked) directory: callbacks, resume state, the loop, the summary."""
+    from mlcli.workflows.build import override_items
+
     write_config(run_dir, cfg.resolved())
     run = TrainingRun(config=cfg, model=model, data=data, gens=gens, optimizer=optimizer,
                       schedule=make_schedule(cfg) if model.is_network else None, augment=augmenter(cfg),
@@ -116,7 +139,9 @@ def run_config(cfg, *, base_dir: Path | None = None, runs_dir: Path = Path("runs
     cbs = CallbackList([MetricsLogger(run_dir), best,
                         *([EarlyStopping(cfg.train.early_stopping)] if model.is_network and
                           cfg.train.early_stopping else []),
-                        *_progress(quiet, cfg), *callbacks, LastCheckpoint(run_dir / "checkpoints" / "last.npz")])
+                        *_progress(quiet, cfg), *callbacks,
+                        LastCheckpoint(run_dir / "checkpoints" / "last.npz", every=cfg.train.checkpoint_every,
+                                       seconds=cfg.train.checkpoint_seconds)])
     run.callbacks = cbs
     if previous is not None:
         last = previous["last"]
