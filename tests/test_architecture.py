@@ -3,7 +3,7 @@ inside functions count too), the model registry against the schema, and every sh
 
     layers, each importing only the layers below it (LAYERS, written once here):
     base (mlcli/errors.py, seeding.py, version.py) < nn < optim < config < data < models < runs < training < sweep
-    < workflows < cli;  the package's __init__.py (the lazy public API) sits on top, and only cli imports it.
+    < insight < workflows < cli;  the package's __init__.py (the lazy public API) sits on top, and only cli imports it.
 
     only mlcli/cli imports typer and rich;  only mlcli/config imports pydantic and yaml;
     mlcli/nn and mlcli/optim import only numpy, the standard library, mlcli.nn and mlcli.optim.
@@ -25,7 +25,7 @@ from mlcli.models.registry import MODEL_BUILDERS
 
 PACKAGE = REPO / "mlcli"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
-ONLY_IN = {"typer": "cli", "rich": "cli", "pydantic": "config", "yaml": "config"}
+ONLY_IN = {"typer": "cli", "rich": "cli", "pydantic": "config", "yaml": "config", "matplotlib": "insight"}
 CORE = ("nn", "optim")
 
 
@@ -59,7 +59,7 @@ def subpackage(path: Path) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
-LAYERS = ("", "nn", "optim", "config", "data", "models", "runs", "training", "sweep", "workflows", "cli")
+LAYERS = ("", "nn", "optim", "config", "data", "models", "runs", "training", "sweep", "insight", "workflows", "cli")
 FACADE = "api"  # mlcli/__init__.py and __main__.py
 
 
