@@ -18,7 +18,8 @@ killer, a segfault) is run again, up to `max_retries` more times, then becomes `
 Each executor hands at most `workers` tasks to its backend at a time and keeps the others in its own queue, so
 that `cancel_pending` drops exactly the tasks that have not started and running ones finish and are returned.
 
-- `serial`: runs each task inside `next_result`, in submit order (the reference: no processes, no pickling).
+- `serial`: runs each task inside `next_result`, in submit order (the reference: no processes, no pickling); the
+  timeout cannot cut a task short there, and Ctrl-C raises KeyboardInterrupt in the task as in any loop.
 - `processes`: `ProcessPoolExecutor` (spawn) with `workers` processes, each limited to cores // workers BLAS and
   mlcli threads; broadcast objects reach each worker once, as arguments of the pool's initializer. A dead worker
   breaks the pool: it is rebuilt and the unfinished tasks are resubmitted; only the task that ran in the dead
@@ -412,18 +413,20 @@ def _ignore_sigint_plugin() -> Any:
     return IgnoreSigint()
 
 
-def _restore_environ(saved: dict[str, str]) -> None:
-    """Undo the changes a Nanny made to this process's environment (it sets its pre-spawn variables here)."""
-    for name in set(os.environ) - set(saved):
-        del os.environ[name]
-    os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
+def _restore_environ(saved: dict[str, str | None]) -> None:
+    """Put back the variables a Nanny sets in this process (its pre-spawn ones) as they were before it."""
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 class DaskExecutor(Executor):
     """Tasks on a Dask cluster: a LocalCluster it starts (`local`) or an existing one (`connect`)."""
 
     def __init__(self, client: Any, cluster: Any = None, workers: int | None = None, tmp: Path | None = None,
-                 environ: dict[str, str] | None = None) -> None:
+                 environ: dict[str, str | None] | None = None) -> None:
         self._client, self._cluster, self._tmp, self._environ = client, cluster, tmp, environ
         self._fixed = workers  # None: follow the cluster's thread count
         self._looked = 0.0
@@ -442,9 +445,10 @@ class DaskExecutor(Executor):
         settings = {f"distributed.nanny.pre-spawn-environ.{name}": str(threads) for name in THREAD_VARS}
         settings["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"] = None  # set, it halves NumPy speed
         settings["distributed.scheduler.allowed-failures"] = max_retries
-        environ = dict(os.environ)
         tmp = Path(tempfile.mkdtemp(prefix="mlcli-dask-"))
         cluster = client = None
+        touched = {*dask.config.get("distributed.nanny.pre-spawn-environ"), *THREAD_VARS, "PYTHONHASHSEED"}
+        environ = {name: os.environ.get(name) for name in touched}
         try:
             with dask.config.set(settings):  # read when the scheduler and the nannies are created
                 cluster = distributed.LocalCluster(
