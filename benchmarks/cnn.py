@@ -48,9 +48,9 @@ import numpy as np
 from mlcli.config.schema import Config
 from mlcli.nn.losses import softmax_cross_entropy
 from mlcli.nn.network import Sequential
-from mlcli.workflows.build import make_optimizer, make_schedule, setup
 from mlcli.training.threads import training_threads
 from mlcli.training.trainer import fit
+from mlcli.workflows.build import make_optimizer, make_schedule, setup
 
 BATCH = 64
 LR = 0.01

@@ -1,4 +1,4 @@
-"""Benchmark: what the sweep executors (mlcli/sweep/executors.py) cost per task, and the MALLOC_TRIM_THRESHOLD_
+"""Benchmark: what the sweep executors (mlcli/sweeps/executors.py) cost per task, and the MALLOC_TRIM_THRESHOLD_
 effect of notes/dask.md in a Dask worker.
 
 1. Per-task overhead of each backend (serial, processes, dask; `--workers`, default the usable cores) on `--tasks`
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from mlcli.sweep.executors import make_executor, usable_cores
+from mlcli.sweeps.executors import make_executor, usable_cores
 
 BACKENDS = ("serial", "processes", "dask")
 TARGETS = {"processes": 0.050, "dask": 0.100}  # seconds of overhead per task

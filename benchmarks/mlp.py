@@ -46,8 +46,8 @@ import numpy as np
 from mlcli.config.schema import Config
 from mlcli.data.dataset import Dataset
 from mlcli.data.pipeline import PreparedData
-from mlcli.workflows.build import make_optimizer, make_schedule, setup
 from mlcli.training.trainer import fit
+from mlcli.workflows.build import make_optimizer, make_schedule, setup
 
 IMAGE_SHAPE = (3, 32, 32)
 N_FEATURES = 3 * 32 * 32

@@ -38,7 +38,8 @@ def environment() -> str:
 
     blas = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} x{i.get('num_threads')}"
             for i in threadpool_info() if i.get("user_api") == "blas"]
-    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS") if k in os.environ}
+    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")
+    env = {k: os.environ[k] for k in names if k in os.environ}
     return f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, BLAS {', '.join(blas) or '?'}, env {env}"
 
 
@@ -76,8 +77,9 @@ def asha_vs_full(trials: int, epochs: int) -> None:
     e_full, e_asha = sum(t["epochs"] for t in full.trials), sum(t["epochs"] for t in asha.trials)
     print(f"asha: {trials} trials x up to {epochs} epochs: {e_asha} epochs in {t_asha:.1f} s vs {e_full} epochs in "
           f"{t_full:.1f} s run in full ({e_asha / e_full:.2f}x the epochs, {t_asha / t_full:.2f}x the time)")
+    same = "same" if asha.best["trial"] == full.best["trial"] else "different"
     print(f"asha: best trial {asha.best['trial']} (score {asha.best['score']:.4f}); full runs' best "
-          f"{full.best['trial']} (score {full.best['score']:.4f}): {'same' if asha.best['trial'] == full.best['trial'] else 'different'}")
+          f"{full.best['trial']} (score {full.best['score']:.4f}): {same}")
 
 
 def main() -> None:

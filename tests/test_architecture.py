@@ -2,7 +2,7 @@
 inside functions count too), the model registry against the schema, and every shipped config against the schema.
 
     layers, each importing only the layers below it (LAYERS, written once here):
-    base (mlcli/errors.py, seeding.py, version.py) < nn < optim < config < data < models < runs < training < sweep
+    base (mlcli/errors.py, seeding.py, version.py) < nn < optim < config < data < models < runs < training < sweeps
     < insight < workflows < cli;  the package's __init__.py (the lazy public API) sits on top, and only cli imports it.
 
     only mlcli/cli imports typer and rich;  only mlcli/config imports pydantic and yaml;
@@ -59,7 +59,7 @@ def subpackage(path: Path) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
-LAYERS = ("", "nn", "optim", "config", "data", "models", "runs", "training", "sweep", "insight", "workflows", "cli")
+LAYERS = ("", "nn", "optim", "config", "data", "models", "runs", "training", "sweeps", "insight", "workflows", "cli")
 FACADE = "api"  # mlcli/__init__.py and __main__.py
 
 

@@ -1,4 +1,4 @@
-"""The sweep executors (mlcli/sweep/executors.py): the same tasks give the same values, keyed right, on every backend
+"""The sweep executors (mlcli/sweeps/executors.py): the same tasks give the same values, keyed right, on every backend
 (serial, a process pool, a Dask LocalCluster, an out-of-process `dask scheduler` + `dask worker` cluster reached by
 address and by scheduler file); errors are one line; dead workers are retried within a budget; cancel_pending
 drops only what has not started; Ctrl-C (SIGINT) does not reach running tasks; nothing listens beyond loopback and
@@ -23,8 +23,8 @@ import psutil
 import pytest
 
 from mlcli.errors import ConfigError
-from mlcli.sweep import executors
-from mlcli.sweep.executors import TaskResult, make_executor
+from mlcli.sweeps import executors
+from mlcli.sweeps.executors import TaskResult, make_executor
 
 TESTS = Path(__file__).resolve().parent
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
@@ -325,7 +325,7 @@ def test_dask_backends_without_distributed_say_which_extra_to_install(scheduler,
 
 
 def test_importing_the_executors_imports_neither_dask_nor_a_process_pool():
-    code = ("import sys, mlcli.sweep.executors; "
+    code = ("import sys, mlcli.sweeps.executors; "
             "print(sorted(m for m in ('distributed', 'dask', 'threadpoolctl', 'concurrent.futures.process') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

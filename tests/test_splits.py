@@ -111,3 +111,11 @@ def test_fractions_just_under_one_are_taken():
     train, val, test = holdout_split(np.zeros(100, dtype=int), test_fraction=0.5, val_fraction=0.49,
                                      rng=np.random.default_rng(0))
     assert (len(train), len(val), len(test)) == (1, 49, 50)
+
+
+@pytest.mark.parametrize("y", [np.linspace(0, 1, 10), np.zeros((10, 2), dtype=int)])
+def test_stratify_refuses_targets_that_are_not_1d_class_labels(y):
+    with pytest.raises(ValueError, match="stratify needs 1-D class labels"):
+        holdout_split(y, rng=np.random.default_rng(0))
+    train, val, test = holdout_split(y, rng=np.random.default_rng(0), stratify=False)
+    assert len(train) + len(val) + len(test) == 10

@@ -93,7 +93,7 @@ def test_the_shipped_sweep_files_validate():
 
 # ------------------------------------------------------------------------------------------------ search spaces
 def test_grid_is_the_product_with_zip_groups_as_one_dimension():
-    from mlcli.sweep.space import Choice, SearchSpace
+    from mlcli.sweeps.space import Choice, SearchSpace
 
     space = SearchSpace({"a": Choice((1, 2)), "b": Choice(("x", "y", "z"))},
                         zipped=[{"opt": ["sgd", "adam"], "lr": [0.1, 0.001]}])
@@ -105,7 +105,7 @@ def test_grid_is_the_product_with_zip_groups_as_one_dimension():
 
 
 def test_random_draws_depend_only_on_seed_and_index_and_respect_their_ranges():
-    from mlcli.sweep.space import Choice, IntRange, LogUniform, SearchSpace, Uniform
+    from mlcli.sweeps.space import Choice, IntRange, LogUniform, SearchSpace, Uniform
 
     space = SearchSpace({"lr": LogUniform(1e-4, 1e-1), "m": Uniform(0.5, 0.9), "k": IntRange(2, 10, 4),
                          "h": Choice(([8], [16]))})
@@ -128,7 +128,7 @@ def test_trial_seeds_come_from_seed_sequences_of_sweep_seed_and_index():
 def test_paired_t_test_equals_scipy():
     from scipy.stats import ttest_rel
 
-    from mlcli.sweep.stats import paired_t_test
+    from mlcli.sweeps.stats import paired_t_test
 
     rng = np.random.default_rng(0)
     for n in (2, 3, 5, 12):
@@ -280,7 +280,7 @@ def test_an_interrupted_sweep_resumes_to_the_same_table(tmp_path, grid_sweep):
 
 
 def test_a_torn_last_ledger_line_is_ignored(tmp_path):
-    from mlcli.sweep.ledger import Ledger
+    from mlcli.sweeps.ledger import Ledger
 
     ledger = Ledger(tmp_path / "sweep.jsonl")
     ledger.append({"trial": "t0000", "status": "completed"})

@@ -58,7 +58,7 @@ MODULES: dict[str, list[str]] = {
     "mlcli/data/splits.py": ["tests/test_splits.py", "tests/test_data.py"],
     "mlcli/training/trainer.py": ["tests/test_api.py", "tests/test_resume.py", "tests/test_cli_train.py"],
     "mlcli/training/callbacks.py": ["tests/test_early_stopping.py", "tests/test_resume.py"],
-    "mlcli/sweep/executors.py": ["tests/test_executors.py"],
+    "mlcli/sweeps/executors.py": ["tests/test_executors.py"],
 }
 
 _SWAP = {
@@ -187,7 +187,8 @@ def _dirty(paths: list[str]) -> list[str]:
 
 
 def _copy_repo() -> Path:
-    dest = Path(tempfile.mkdtemp(prefix="mlcli-mutate-")) / "repo"
+    # not "mlcli-*": test suites and engineers clean those up from the temporary folder
+    dest = Path(tempfile.mkdtemp(prefix="mutants-of-the-tree-")) / "repo"
     shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
         ".git", ".venv", "runs", "__pycache__", ".hypothesis", ".pytest_cache", "*.egg-info"))
     return dest

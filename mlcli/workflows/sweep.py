@@ -5,10 +5,10 @@
     sweep(None, resume="runs/lr-20261201-101500")                            # run what an interrupted sweep lacks
 
 The sweep directory `runs/<name>-<stamp>/` holds sweep.yaml (the sweep with its base config inlined, so that it
-resumes without the original files), sweep.jsonl (the ledger, mlcli.sweep.ledger), trials/<trial-id>/ (a normal
+resumes without the original files), sweep.jsonl (the ledger, mlcli.sweeps.ledger), trials/<trial-id>/ (a normal
 run directory per trial; a cv directory for `cv: K`; seed-1/ ... for `seeds: S`), and at the end best.yaml (the
 base config with the best trial's overrides, ready for `mlcli train`) and summary.json. Only this process writes
-there; trials run through an executor (mlcli.sweep.executors: serial, processes or Dask) as pure tasks
+there; trials run through an executor (mlcli.sweeps.executors: serial, processes or Dask) as pure tasks
 (mlcli.workflows.sweep_trial).
 
 Seeds: trial i runs with seed SeedSequence([seed, i]) (with `seeds: S`, [seed, i, s]); every trial shares the data
@@ -68,7 +68,7 @@ def sweep(spec=None, *, runs_dir: str | Path = "runs", workers: int | None = Non
     of every trial that starts or ends (for live tables); `should_stop()` is polled while trials run: True stops
     submitting, lets running trials finish and returns with status `interrupted`."""
     plan = _Plan.open(spec, Path(runs_dir), resume)
-    from mlcli.sweep.executors import make_executor
+    from mlcli.sweeps.executors import make_executor
 
     with make_executor(scheduler, workers, scheduler_file=scheduler_file) as executor:
         status = _Driver(plan, executor, should_stop or (lambda: False), on_event or (lambda e: None)).run()
@@ -80,8 +80,8 @@ class _Plan:
 
     def __init__(self, spec, base, folder: Path, sweep_dir: Path) -> None:
         from mlcli.models.metrics import mode_of
-        from mlcli.sweep.ledger import Ledger
-        from mlcli.sweep.space import SearchSpace
+        from mlcli.sweeps.ledger import Ledger
+        from mlcli.sweeps.space import SearchSpace
 
         self.spec, self.base, self.folder, self.dir = spec, base, folder, sweep_dir
         self.mode = mode_of(spec.metric) if spec.mode == "auto" else spec.mode
@@ -210,7 +210,7 @@ class _Plan:
     def finish(self, status: str) -> SweepResult:
         from mlcli.runs.atomic import atomic_write_text
         from mlcli.runs.rundir import clean
-        from mlcli.sweep.stats import mean_std, paired_t_test
+        from mlcli.sweeps.stats import mean_std, paired_t_test
 
         ranked = self.ranked()
         best = ranked[0] if ranked and ranked[0]["score"] is not None else None
@@ -255,7 +255,7 @@ class _Driver:
         spec = plan.spec
         self.asha = None
         if spec.pruner is not None:
-            from mlcli.sweep.asha import Asha
+            from mlcli.sweeps.asha import Asha
 
             self.asha = Asha(plan.base.train.epochs, spec.pruner.min_epochs, spec.pruner.reduction_factor,
                              plan.mode)
@@ -441,7 +441,7 @@ def _check(spec, base) -> None:
 
 
 def _dimension(spec):
-    from mlcli.sweep.space import Choice, IntRange, LogUniform, Uniform
+    from mlcli.sweeps.space import Choice, IntRange, LogUniform, Uniform
 
     if isinstance(spec, list):
         return Choice(tuple(spec))
