@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -262,3 +263,29 @@ def test_summary_records_the_git_commit_of_the_configs_folder(tmp_path):
     assert mlcli.train(repo / "c.yaml", runs_dir=tmp_path / "runs").summary["git_commit"] == head
     (repo / "c.yaml").write_text(json.dumps(IRIS | {"train": IRIS["train"] | {"epochs": 2}}))
     assert mlcli.train(repo / "c.yaml", runs_dir=tmp_path / "runs").summary["git_commit"] == head + "+dirty"
+
+
+def test_no_subpackage_shadows_a_function_of_the_api():
+    """Importing a subpackage sets it as an attribute of mlcli: none may be named like an API function."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(mlcli.__path__, "mlcli."):
+        if not info.name.startswith("mlcli.cli"):
+            importlib.import_module(info.name)
+    for name in mlcli.__all__:
+        value = getattr(mlcli, name)
+        assert not isinstance(value, type(mlcli)) or name == "errors", f"mlcli.{name} is a module"
+
+
+def test_cv_folds_in_parallel_equal_the_serial_ones(tmp_path):
+    config = {"data": {"type": "iris"}, "model": {"type": "mlp", "hidden": [6]},
+              "train": {"epochs": 2, "batch_size": 16, "optimizer": {"type": "momentum", "lr": 0.05}}}
+    serial = mlcli.cv(config, folds=3, runs_dir=tmp_path / "s")
+    parallel = mlcli.cv(config, folds=3, runs_dir=tmp_path / "p", scheduler="processes", workers=2)
+    assert [f["metrics"] for f in parallel.folds] == [f["metrics"] for f in serial.folds]
+    assert parallel.mean == serial.mean and parallel.fold_indices == serial.fold_indices
+    for fold in parallel.folds:
+        run = Path(fold["run_dir"])
+        assert read_json(run / "summary.json")["run_dir"] == str(run.resolve())
+        assert (run / "checkpoints" / "best.npz").is_file()
