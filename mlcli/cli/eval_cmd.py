@@ -1,11 +1,15 @@
 """Evaluate a checkpoint on a split of its own data, or on another data file; self-contained.
 
 The checkpoint holds the config, the weights and the standardization statistics, so nothing else is needed.
+For a classifier the terminal also shows per-class precision, recall, F1 and support with their macro and weighted
+averages, the confusion matrix (rows: true class) and, with more than 5 classes, the top-5 accuracy; --json adds
+them (keys per_class, confusion, top5) with --per-class.
 
 \b
 Examples:
   mlcli eval runs/quickstart-20261127-101500/checkpoints/best.npz
   mlcli eval runs/<run>/checkpoints/best.npz --split val --json
+  mlcli eval runs/<run> --json --per-class     # with the per-class report and the confusion matrix
   mlcli eval runs/<run>/checkpoints/last.npz --data new_samples.npz
   mlcli eval runs/<ae-run>/checkpoints/best.npz --codes codes.npy     # autoencoder: write the codes too
   mlcli eval runs/a runs/b runs/c --json     # an ensemble: averaged probabilities (same data.seed needed)
@@ -38,11 +42,15 @@ def evaluate(
     json_: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
     codes: Path = typer.Option(None, "--codes", help="Autoencoders: also save the codes of the evaluated "
                                "samples as .npy. Example: --codes codes.npy"),
+    per_class: bool = typer.Option(None, "--per-class/--no-per-class", help="Classifiers: the per-class report "
+                                   "and confusion matrix; shown in the terminal unless --no-per-class, in --json "
+                                   "only with --per-class. Example: --json --per-class", show_default=False),
 ) -> None:
     with guarded():
         import mlcli
 
-        result = mlcli.evaluate(checkpoints, split=split.value, data=data, codes=codes)
+        wanted = per_class if per_class is not None else not json_
+        result = mlcli.evaluate(checkpoints, split=split.value, data=data, codes=codes, per_class=wanted)
         if json_:
             print_json(result)
             return
@@ -57,6 +65,36 @@ def evaluate(
         table.add_column("value", justify="right")
         for k, v in result["metrics"].items():
             table.add_row(k, fmt(v))
+        if "top5" in result:
+            table.add_row("top-5 accuracy", fmt(result["top5"]))
         out.print(table)
+        if "per_class" in result:
+            print_class_report(result)
         if codes is not None:
             out.print(f"codes written to {codes}")
+
+
+def print_class_report(result: dict) -> None:
+    """The per-class table (with the macro and weighted averages) and the confusion matrix."""
+    from rich.table import Table
+
+    report = Table(title="per class")
+    for col, justify in (("class", "left"), ("precision", "right"), ("recall", "right"), ("f1", "right"),
+                         ("support", "right")):
+        report.add_column(col, justify=justify)
+    rows = result["per_class"]
+    for r in rows["classes"]:
+        report.add_row(r["class"], fmt(r["precision"]), fmt(r["recall"]), fmt(r["f1"]), str(r["support"]))
+    report.add_section()
+    for kind in ("macro", "weighted"):
+        avg = rows[kind]
+        report.add_row(f"{kind} avg", fmt(avg["precision"]), fmt(avg["recall"]), fmt(avg["f1"]), str(avg["support"]))
+    out.print(report)
+    labels, matrix = result["confusion"]["labels"], result["confusion"]["matrix"]
+    confusion = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    confusion.add_column("true \\ pred")
+    for name in labels:
+        confusion.add_column(name, justify="right")
+    for name, counts in zip(labels, matrix, strict=True):
+        confusion.add_row(name, *(str(c) for c in counts))
+    out.print(confusion)

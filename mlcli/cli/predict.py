@@ -1,9 +1,13 @@
 """Predict with a checkpoint on new samples (standardized as in training); writes a CSV or prints JSON lines.
 
+With --proba a classifier also gives its class probabilities per row: under "probabilities" (class name ->
+probability) in each JSON line, or one CSV column per class, named by the class, after index and prediction.
+
 \b
 Examples:
   mlcli predict runs/<run>/checkpoints/best.npz new_samples.npz
   mlcli predict runs/<run> new_samples.npy --out predictions.csv
+  mlcli predict runs/<run> new_samples.npz --proba --out probabilities.csv
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ def predict(
                                   show_default=False),
     out_path: Path = typer.Option(None, "--out", help="Write index,prediction rows to this CSV (written "
                                   "atomically) instead of printing JSON lines. Example: --out preds.csv"),
+    proba: bool = typer.Option(False, "--proba", help="Classifiers: the class probabilities of each row too "
+                               "(one column per class in the CSV). Example: --proba"),
 ) -> None:
     with guarded():
         import mlcli
 
-        rows = mlcli.predict(checkpoint, inputs, out=out_path)
+        rows = mlcli.predict(checkpoint, inputs, out=out_path, proba=proba)
         if out_path is None:
             sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
         else:

@@ -105,3 +105,77 @@ class RunningMetrics:
             sse = np.asarray(self.sse, dtype=np.float64)
             out["reconstruction_mse"] = float(sse.sum() / (n * sse.size))
         return out
+
+
+# ---------------------------------------------------------------------------------------- per class
+# Definitions as scikit-learn's classification_report / confusion_matrix / top_k_accuracy_score give them, over
+# the labels 0..C-1 (a class absent from y and from the predictions still gets its row, with support 0):
+#   confusion[i, j] = #(y == i and pred == j)              rows: true class, columns: predicted class
+#   precision_c = tp / (tp + fp),  recall_c = tp / (tp + fn),  f1_c = 2 tp / (2 tp + fp + fn),  0 where 0 / 0
+#   macro = unweighted mean over the classes; weighted = mean weighted by support (0 when there is no sample)
+#   top-k accuracy: the true class is among the k highest scores; among equal scores the higher class index
+#   ranks first (scikit-learn's order: a stable ascending argsort, reversed)
+
+
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C, C) int64 counts; y, pred: (N,) labels in [0, C)."""
+    y = np.asarray(y, dtype=np.int64)
+    pred = np.asarray(pred, dtype=np.int64)
+    return np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den elementwise, 0 where den == 0."""
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def per_class_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
+    """precision, recall, f1 (C,) float64 and support (C,) int64 from a confusion matrix (C, C)."""
+    tp = np.diag(confusion).astype(np.float64)
+    predicted = confusion.sum(axis=0)
+    support = confusion.sum(axis=1)
+    return {"precision": _ratio(tp, predicted), "recall": _ratio(tp, support),
+            "f1": _ratio(2 * tp, predicted + support), "support": support.astype(np.int64)}
+
+
+def averaged_scores(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """{"macro": {...}, "weighted": {...}} of precision, recall, f1 (and the total support) from `per_class_scores`."""
+    support = scores["support"].astype(np.float64)
+    total = float(support.sum())
+    out = {}
+    for kind, weights in (("macro", np.ones_like(support)), ("weighted", support)):
+        w = weights / weights.sum() if weights.sum() > 0 else np.zeros_like(weights)
+        out[kind] = {name: float(scores[name] @ w) for name in ("precision", "recall", "f1")}
+        out[kind]["support"] = int(total)
+    return out
+
+
+def top_k_accuracy(scores: np.ndarray, y: np.ndarray, k: int) -> float:
+    """Fraction of rows whose true class is among the k highest of `scores` (N, C); ties as scikit-learn."""
+    y = np.asarray(y, dtype=np.int64)
+    true = scores[np.arange(len(y)), y][:, None]
+    later = np.arange(scores.shape[1]) > y[:, None]
+    rank = np.count_nonzero((scores > true) | ((scores == true) & later), axis=1)  # classes ranked above y
+    return float(np.mean(rank < k)) if len(y) else float("nan")
+
+
+def classification_report(y: np.ndarray, pred: np.ndarray, n_classes: int, class_names=None,
+                          scores: np.ndarray | None = None, k: int = 5) -> dict:
+    """JSON-able per-class report of labels `pred` against `y` (N,):
+
+        {"per_class": {"classes": [{"class": name, "precision", "recall", "f1", "support"}, ...],
+                       "macro": {...}, "weighted": {...}},
+         "confusion": {"labels": [names], "matrix": [[counts]]},
+         "top5": accuracy}         # only with `scores` (N, C) and more than k classes; the key names k
+    """
+    names = [str(c) for c in class_names] if class_names else [str(c) for c in range(n_classes)]
+    confusion = confusion_matrix(y, pred, n_classes)
+    scores_c = per_class_scores(confusion)
+    rows = [{"class": names[c], "precision": float(scores_c["precision"][c]), "recall": float(scores_c["recall"][c]),
+             "f1": float(scores_c["f1"][c]), "support": int(scores_c["support"][c])} for c in range(n_classes)]
+    report = {"per_class": {"classes": rows, **averaged_scores(scores_c)},
+              "confusion": {"labels": names, "matrix": confusion.tolist()}}
+    if scores is not None and n_classes > k:
+        report[f"top{k}"] = top_k_accuracy(scores, y, k)
+    return report

@@ -6,6 +6,8 @@
 Classifiers average their class probabilities (softmax of the logits, sigmoid for one logit, the Gaussian
 classifier's posteriors, k-NN's vote fractions) and predict the argmax; the ensemble's `loss` is the mean negative
 log of the averaged probability of the true class. Regression models and autoencoders average their outputs.
+With `per_class=True` a classifier ensemble's result also holds `per_class`, `confusion` (and `top5`), computed
+from the averaged probabilities as `mlcli.workflows.evaluate` computes them for one checkpoint.
 Members must have been trained on the same data and split (same data section and data seed: set `data.seed` to
 train members with different run seeds on the same split), else their test sets would overlap others' training sets.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from mlcli.data.pipeline import prepare
 from mlcli.errors import ConfigError
 from mlcli.models.context import compute_dtype
-from mlcli.models.metrics import mean_nll_of_probabilities, mse, task_metrics
+from mlcli.models.metrics import classification_report, mean_nll_of_probabilities, mse, task_metrics
 from mlcli.runs.rundir import checkpoint_path
 from mlcli.runs.snapshot import LoadedModel, load_model
 from mlcli.seeding import generators
@@ -37,8 +39,9 @@ def _data_identity(loaded: LoadedModel) -> dict:
     return data
 
 
-def evaluate_ensemble(paths: list[Path], *, split: str = "test") -> dict:
-    """Metrics of the ensemble of the checkpoints `paths` on `split`, and of each member."""
+def evaluate_ensemble(paths: list[Path], *, split: str = "test", per_class: bool = False) -> dict:
+    """Metrics of the ensemble of the checkpoints `paths` on `split`, and of each member (`per_class`: the
+    ensemble's per-class report too)."""
     paths = [checkpoint_path(p) for p in paths]
     members = [load_model(p) for p in paths]
     first = members[0]
@@ -67,5 +70,9 @@ def evaluate_ensemble(paths: list[Path], *, split: str = "test") -> dict:
         target = y if task == "regression" else ds.x.reshape(len(ds.x), -1)
         metrics = {"loss": mse(mean.reshape(len(target), -1), target.reshape(len(target), -1))}
         metrics.update(task_metrics(task, mean, target))
-    return {"checkpoints": [str(p) for p in paths], "split": split, "n": len(y), "metrics": metrics,
-            "members": member_rows}
+    result = {"checkpoints": [str(p) for p in paths], "split": split, "n": len(y), "metrics": metrics,
+              "members": member_rows}
+    if per_class and task == "classification":
+        result.update(classification_report(y, mean.argmax(axis=1), mean.shape[1], first.meta.get("class_names"),
+                                            scores=mean))
+    return result

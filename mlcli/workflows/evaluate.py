@@ -5,6 +5,13 @@
     evaluate("runs/r", data="new.npz")                      # another data file, standardized as in training
     evaluate(["runs/a", "runs/b"])                          # several: their ensemble (mlcli.workflows.ensemble)
     -> {"checkpoint": ..., "split": "test", "n": 270, "metrics": {"loss": ..., "accuracy": ...}}
+    evaluate("runs/r", per_class=True)                      # a classifier's report beside the metrics:
+    -> {..., "per_class": {"classes": [{"class": "0", "precision": ..., "recall": ..., "f1": ..., "support": 27},
+                                       ...], "macro": {...}, "weighted": {...}},
+             "confusion": {"labels": [...], "matrix": [[...], ...]},   # rows: true class, columns: predicted
+             "top5": ...}                                              # only with more than 5 classes
+
+The per-class formulas are `mlcli.models.metrics.classification_report`'s (scikit-learn's definitions).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from mlcli.data.dataset import Dataset
 from mlcli.data.pipeline import prepare
 from mlcli.errors import DataError
 from mlcli.models.context import compute_dtype
+from mlcli.models.metrics import classification_report
 from mlcli.runs.atomic import atomic_write_bytes
 from mlcli.runs.rundir import checkpoint_path
 from mlcli.runs.snapshot import load_model, prepare_inputs
@@ -26,9 +34,10 @@ SPLITS = ("test", "val", "train")
 
 
 def evaluate(checkpoints, split: str = "test", data: str | Path | None = None,
-             codes: str | Path | None = None) -> dict:
+             codes: str | Path | None = None, per_class: bool = False) -> dict:
     """Metrics of a checkpoint (file or run directory) on a split of its own data or on a `data` file; a list of
-    several checkpoints evaluates their ensemble (and each member). `codes`: write an autoencoder's codes (.npy)."""
+    several checkpoints evaluates their ensemble (and each member). `codes`: write an autoencoder's codes (.npy).
+    `per_class`: for a classifier, add `per_class`, `confusion` (and `top5` with more than 5 classes)."""
     from mlcli.errors import ConfigError
 
     if split not in SPLITS:
@@ -41,12 +50,12 @@ def evaluate(checkpoints, split: str = "test", data: str | Path | None = None,
             raise ConfigError("--data and --codes take one checkpoint, not an ensemble")
         from mlcli.workflows.ensemble import evaluate_ensemble
 
-        return evaluate_ensemble(paths, split=split)
-    return evaluate_checkpoint(paths[0], split=split, data_path=data, codes_path=codes)
+        return evaluate_ensemble(paths, split=split, per_class=per_class)
+    return evaluate_checkpoint(paths[0], split=split, data_path=data, codes_path=codes, per_class=per_class)
 
 
 def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | None = None,
-                        codes_path: Path | None = None) -> dict:
+                        codes_path: Path | None = None, per_class: bool = False) -> dict:
     path = checkpoint_path(path)
     loaded = load_model(path)
     cfg, model = loaded.config, loaded.model
@@ -68,7 +77,12 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
         buf = io.BytesIO()
         np.save(buf, model.codes(ds.x), allow_pickle=False)
         atomic_write_bytes(Path(codes_path), buf.getvalue())
-    return {"checkpoint": str(path), "split": split, "n": ds.n, "metrics": metrics}
+    result = {"checkpoint": str(path), "split": split, "n": ds.n, "metrics": metrics}
+    if per_class and model.task == "classification":
+        proba = model.probabilities(ds.x)
+        result.update(classification_report(ds.y, model.predict(ds.x), proba.shape[1], loaded.meta.get("class_names"),
+                                            scores=proba))
+    return result
 
 
 def _file_split(path: Path, loaded) -> Dataset:

@@ -3,6 +3,11 @@
     rows = predict("runs/r", "new.npz")                 # a run directory (its best.npz) or a checkpoint file
     -> [{"index": 0, "prediction": "setosa"}, ...]   (class names for classifiers, numbers for regression)
     predict("runs/r", x_array, out="preds.csv")       # an array (N, ...) works too; `out` writes a CSV atomically
+    predict("runs/r", "new.npz", proba=True)          # a classifier's class probabilities too
+    -> [{"index": 0, "prediction": "setosa", "probabilities": {"setosa": 0.97, "versicolor": 0.02, ...}}, ...]
+       (in the CSV: columns index, prediction, then one per class, named by the class)
+
+The label is what `model.predict` decides (the argmax of the probabilities, for every classifier mlcli has).
 
 Inputs: a `.npz` with an array `x` (N, ...) (a `y` in it is ignored) or a `.npy` array (N, ...), each sample of the
 shape the model was trained on.
@@ -50,15 +55,24 @@ def check_samples(x: np.ndarray, source: str) -> np.ndarray:
     return x
 
 
-def predict(checkpoint, inputs, *, out: str | Path | None = None) -> list[dict]:
-    """Predictions of a checkpoint (file or run directory) for `inputs` (a .npz/.npy path or an array (N, ...))."""
+def predict(checkpoint, inputs, *, out: str | Path | None = None, proba: bool = False) -> list[dict]:
+    """Predictions of a checkpoint (file or run directory) for `inputs` (a .npz/.npy path or an array (N, ...));
+    `proba`: a classifier's class probabilities per row too (ConfigError for other models)."""
+    from mlcli.errors import ConfigError
+
     loaded = load_model(checkpoint_path(checkpoint))
+    if proba and loaded.model.task != "classification":
+        raise ConfigError(f"--proba needs a classifier; this checkpoint holds a {loaded.config.model.type} "
+                          f"({loaded.model.task}), which predicts values, not classes")
     if isinstance(inputs, (str, Path)):
         x, source = read_inputs(Path(inputs)), str(inputs)
     else:
         x, source = check_samples(np.asarray(inputs), "inputs"), "inputs"
     x = prepare_inputs(loaded, x, source)
     rows = prediction_rows(loaded, loaded.model.predict(x))
+    if proba:
+        p = loaded.model.probabilities(x)
+        add_probabilities(rows, p, class_names(loaded, p.shape[1]))
     if out is not None:
         write_predictions_csv(rows, Path(out))
     return rows
@@ -76,8 +90,22 @@ def prediction_rows(loaded, pred: np.ndarray) -> list[dict]:
     return [{"index": i, "prediction": v} for i, v in enumerate(values)]
 
 
+def class_names(loaded, n_classes: int) -> list[str]:
+    """The checkpoint's class names, or "0", "1", ... when it has none."""
+    names = loaded.meta.get("class_names")
+    return [str(c) for c in names] if names else [str(c) for c in range(n_classes)]
+
+
+def add_probabilities(rows: list[dict], proba: np.ndarray, names: list[str]) -> None:
+    """Put {class name: probability} under "probabilities" in each row; proba: (N, C)."""
+    for row, p in zip(rows, proba.tolist(), strict=True):
+        row["probabilities"] = dict(zip(names, p, strict=True))
+
+
 def write_predictions_csv(rows: list[dict], path: Path) -> None:
-    """index,prediction rows (several outputs joined by spaces), written atomically."""
+    """index,prediction rows (several outputs joined by spaces), then one column per class when the rows hold
+    probabilities (named by the class; `p_<class>` for all when a class is called index or prediction), written
+    atomically."""
     import csv
     import io
 
@@ -85,8 +113,11 @@ def write_predictions_csv(rows: list[dict], path: Path) -> None:
 
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["index", "prediction"])
+    classes = list(rows[0]["probabilities"]) if rows and "probabilities" in rows[0] else []
+    header = [f"p_{c}" for c in classes] if {"index", "prediction"} & set(classes) else classes
+    writer.writerow(["index", "prediction", *header])
     for r in rows:
         value = r["prediction"]
-        writer.writerow([r["index"], " ".join(map(str, value)) if isinstance(value, list) else value])
+        probs = [repr(r["probabilities"][c]) for c in classes]
+        writer.writerow([r["index"], " ".join(map(str, value)) if isinstance(value, list) else value, *probs])
     atomic_write_text(Path(path), buf.getvalue())
