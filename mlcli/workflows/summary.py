@@ -3,6 +3,8 @@
     rows, totals = summarize_config(cfg)                              # shapes from the dataset
     rows, totals = summarize_config(cfg, input_shape=(3, 227, 227), n_classes=1000)
     summary("configs/cnn_digits.yaml")   # mlcli.summary: a path, dict or Config -> {"layers": [...], "totals": {...}}
+    explain("configs/quickstart.yaml")   # mlcli.explain -> {"model": "mlp", "equations": [{"part": "update",
+                                         #   "equation": "v <- 0.9 v - lr_e * g;  w <- w + v ..."}, ...]}
 """
 
 from __future__ import annotations
@@ -62,3 +64,19 @@ def summary(config, *, overrides=None, input_shape=None, classes: int | None = N
     rows, totals = summarize_config(cfg, input_shape=tuple(input_shape) if input_shape is not None else None,
                                     n_classes=classes, base_dir=base_dir)
     return {"model": cfg.model.type, "layers": [dict(r.__dict__) for r in rows], "totals": totals}
+
+
+def explain(config, *, overrides=None) -> dict:
+    """The update equations the trainer will apply for `config` (a path, dict or Config), with its numbers
+    substituted (`mlcli.insight.explain`); JSON-able. Reads the data only to count the classes when label
+    smoothing needs them and the dataset registry does not know them."""
+    from mlcli.insight.explain import explain_config
+    from mlcli.workflows.build import resolve_config
+
+    cfg, base_dir = resolve_config(config, overrides)
+    n_classes = None
+    loss = None if cfg.is_fitted_in_closed_form() else cfg.loss_config()
+    if getattr(loss, "label_smoothing", 0):
+        n_classes = data_shape(cfg, base_dir)[1] or None
+    return {"model": cfg.model.type,
+            "equations": [{"part": part, "equation": text} for part, text in explain_config(cfg, n_classes)]}
