@@ -22,7 +22,7 @@ from mlcli.runs.snapshot import load_model
 SPIRALS = {"name": "k", "seed": 4, "data": {"type": "spirals", "n_samples": 240},
            "model": {"type": "mlp", "hidden": [16], "dropout": 0.1},
            "train": {"epochs": 6, "batch_size": 32, "optimizer": {"type": "adam", "lr": 0.01},
-                     "schedule": {"type": "cosine"}}}
+                     "schedule": {"type": "cosine"}, "checkpoint_seconds": 0}}  # a checkpoint every epoch
 
 
 def strip(rows):
@@ -49,6 +49,9 @@ def test_last_npz_is_written_at_the_end_of_every_epoch_or_every_n(tmp_path):
     result = mlcli.train(SPIRALS, overrides={"train.checkpoint_every": 2}, runs_dir=tmp_path / "b", callbacks=[second])
     assert second.seen == [None, None, 2, 2, 4, 4]
     assert load_model(result.last_checkpoint).meta["epoch"] == 6
+    throttled = Peek()  # epochs of milliseconds: the first is written, then at most one per 2 s (the default)
+    mlcli.train(SPIRALS, overrides={"train.checkpoint_seconds": 2.0}, runs_dir=tmp_path / "c", callbacks=[throttled])
+    assert throttled.seen == [None, 1, 1, 1, 1, 1]
 
 
 def test_a_diverged_run_keeps_the_last_npz_of_its_last_good_epoch(tmp_path):

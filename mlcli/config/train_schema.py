@@ -155,7 +155,8 @@ class TrainConfig(Section):
     early_stopping: EarlyStopping | None = None
     dtype: Literal["float32", "float64"] = "float32"
     checkpoint_every: PositiveInt = 1
-    checkpoint_seconds: PositiveFloat | None = None
+    checkpoint_seconds: NonNegFloat = 2.0
+    diagnostics: bool = False  # per-layer activations, gradients and updates to diagnostics.jsonl
 
 
 class CvConfig(Section):

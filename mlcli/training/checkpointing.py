@@ -91,29 +91,28 @@ class BestCheckpoint(Callback):
 
 class LastCheckpoint(Callback):
     """Writes `last.npz`: the weights, the optimizer state and (for networks) the resume state, at the end of
-    every `every`-th epoch (and of an epoch ending `seconds` or more after the last write), and at the end; so a
-    run killed at any moment (SIGKILL, the OOM killer, a power loss) resumes from its last written epoch.
+    every `every`-th epoch unless the previous write is less than `seconds` ago (0: no such limit; the first due
+    epoch is always written), and at the end; so a run killed at any moment (SIGKILL, the OOM killer, a power loss)
+    resumes from its last written epoch, losing at most `seconds` of work (plus one epoch) to redo.
 
-    Writes are atomic (mlcli.runs.atomic): a kill mid-write leaves the previous last.npz whole.
+    Writes are atomic and fsynced (mlcli.runs.atomic): a kill mid-write leaves the previous last.npz whole. A write
+    costs tens of milliseconds (mostly the two fsyncs), hence the time limit for runs of many very short epochs.
     """
 
     name = "last"
 
-    def __init__(self, path: Path, every: int = 1, seconds: float | None = None) -> None:
+    def __init__(self, path: Path, every: int = 1, seconds: float = 0.0) -> None:
         self.path = Path(path)
         self.every = every
         self.seconds = seconds
-        self.written_at = time.monotonic()
+        self.written_at: float | None = None
         self.written_epoch: int | None = None
-
-    def on_train_begin(self, run) -> None:
-        self.written_at = time.monotonic()
 
     def on_epoch_end(self, run, record: dict) -> None:
         epoch = int(record["epoch"])
-        due = epoch % self.every == 0 or (self.seconds is not None and
-                                          time.monotonic() - self.written_at >= self.seconds)
-        if due:  # the callbacks before this one have taken this epoch in: their state is the epoch's end
+        recent = self.written_at is not None and time.monotonic() - self.written_at < self.seconds
+        if epoch % self.every == 0 and not recent:
+            # the callbacks before this one have taken this epoch in: their state is the epoch's end
             self._write(run, record, lambda: {"rng": run.rng_state(), "callbacks": run.callbacks.state_dict()})
 
     def on_train_end(self, run) -> None:
