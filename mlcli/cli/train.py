@@ -5,6 +5,7 @@ Examples:
   mlcli train configs/quickstart.yaml
   mlcli train configs/mlp.yaml --set train.epochs=5 --set train.optimizer.lr=0.05 --name mlp-short
   mlcli train configs/mlp.yaml --seed 3 --runs-dir /tmp/runs --quiet
+  mlcli train configs/quickstart.yaml --diagnostics && mlcli plot runs/quickstart-* --what diagnostics
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ def train(
                                   "Example: --runs-dir /tmp/runs"),
     seed: int = typer.Option(None, "--seed", help="Override the config's seed. Example: --seed 3"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output, only the final table."),
+    diagnostics: bool = typer.Option(False, "--diagnostics", help="Write per-layer activation, gradient and "
+                                     "update statistics to RUN/diagnostics.jsonl (= --set train.diagnostics=true)."),
 ) -> None:
     with guarded():
         import mlcli
 
+        if diagnostics:
+            set_ = [*set_, "train.diagnostics=true"]
         with StopFlag() as stop:
             result = mlcli.train(config, overrides=set_, runs_dir=runs_dir, name=name, seed=seed, quiet=quiet,
                                  should_stop=stop)

@@ -26,6 +26,7 @@ from mlcli.runs.provenance import provenance, utc_now
 from mlcli.runs.rundir import check_room, create_run_dir, make_exact_dir, read_summary, write_config, write_summary
 from mlcli.training.callbacks import CallbackList, EarlyStopping
 from mlcli.training.checkpointing import BestCheckpoint, LastCheckpoint, MetricsLogger
+from mlcli.training.diagnostics import Diagnostics
 from mlcli.training.loop import TrainingRun, run_loop
 from mlcli.workflows.build import augmenter, make_optimizer, make_schedule, resolve_config, setup
 
@@ -139,6 +140,7 @@ def _train(cfg, run_dir: Path, run_name: str, model, data, gens, optimizer, prev
     cbs = CallbackList([MetricsLogger(run_dir), best,
                         *([EarlyStopping(cfg.train.early_stopping)] if model.is_network and
                           cfg.train.early_stopping else []),
+                        *([Diagnostics(run_dir)] if cfg.train.diagnostics else []),
                         *_progress(quiet, cfg), *callbacks,
                         LastCheckpoint(run_dir / "checkpoints" / "last.npz", every=cfg.train.checkpoint_every,
                                        seconds=cfg.train.checkpoint_seconds)])
