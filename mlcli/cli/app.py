@@ -117,10 +117,13 @@ def register() -> None:
         config_cmd,
         cv,
         data_cmd,
+        doctor,
         eval_cmd,
         gradcheck,
         init_cmd,
+        plot,
         predict,
+        report,
         resume,
         runs_cmd,
         summary,
@@ -136,7 +139,10 @@ def register() -> None:
     app.command("cv", help=cv.__doc__, no_args_is_help=True)(cv.cross_validate)
     app.command("gradcheck", help=gradcheck.__doc__, no_args_is_help=True)(gradcheck.gradcheck)
     app.command("summary", help=summary.__doc__, no_args_is_help=True)(summary.summary)
+    app.command("doctor", help=doctor.__doc__, no_args_is_help=True)(doctor.doctor)
     app.command("sweep", help=sweep.__doc__, no_args_is_help=True)(sweep.sweep)
+    app.command("plot", help=plot.__doc__, no_args_is_help=True)(plot.plot)
+    app.command("report", help=report.__doc__, no_args_is_help=True)(report.report)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(data_cmd.app, name="data")
     app.add_typer(runs_cmd.app, name="runs")
