@@ -30,17 +30,15 @@ def cross_validate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
     workers: int = typer.Option(None, "--workers", "-w", min=1, help="Folds at once (with --scheduler processes "
                                 "or dask). Example: --workers 2"),
-    scheduler: str = typer.Option("serial", "--scheduler", help="serial (default: in this process, with "
-                                  "progress), processes, dask, or a Dask address tcp://HOST:PORT. "
-                                  "Example: --scheduler processes"),
+    scheduler: str = typer.Option(None, "--scheduler", help="Run the folds through an executor: serial, "
+                                  "processes, dask, or a Dask address tcp://HOST:PORT (the same fold metrics on "
+                                  "each; default: in this process, with progress). Example: --scheduler processes"),
     scheduler_file: Path = typer.Option(None, "--scheduler-file", help="A Dask scheduler.json to connect to."),
 ) -> None:
     with guarded():
         from mlcli.workflows.cv import best_setting, cv_grid
 
         with StopFlag() as stop:
-            if workers is not None and workers > 1 and scheduler == "serial":
-                scheduler = "processes"
             runs = cv_grid(config, folds, overrides=set_, runs_dir=runs_dir, quiet=quiet or json_,
                            should_stop=stop, scheduler=scheduler, workers=workers,
                            scheduler_file=str(scheduler_file) if scheduler_file else None)

@@ -12,7 +12,8 @@ threadpoolctl (a dependency) sets the BLAS thread count at run time, for the dur
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from mlcli.nn import parallel
 
@@ -24,3 +25,28 @@ def training_threads(net) -> AbstractContextManager:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """BLAS and mlcli's batch-splitting pool on one thread while the block runs.
+
+    How a GEMM or a batch is split over threads changes the order of floating-point sums, hence the last bits of
+    the results. A sweep trial or a cv fold runs inside this context wherever it runs (this process, a process
+    pool, a Dask worker), so that it gives the same result, bit for bit, on every scheduler; parallelism comes
+    from running trials side by side instead.
+    """
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    previous = os.environ.get("MLCLI_NUM_THREADS")
+    os.environ["MLCLI_NUM_THREADS"] = "1"
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLCLI_NUM_THREADS", None)
+        else:
+            os.environ["MLCLI_NUM_THREADS"] = previous

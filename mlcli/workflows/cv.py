@@ -71,14 +71,15 @@ def fold_metrics(summary: dict) -> dict[str, float]:
 
 def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path = "runs", name: str | None = None,
        seed: int | None = None, callbacks=(), quiet: bool = True, should_stop: Callable[[], bool] | None = None,
-       scheduler: str = "serial", workers: int | None = None, scheduler_file: str | None = None) -> CVResult:
+       scheduler: str | None = None, workers: int | None = None, scheduler_file: str | None = None) -> CVResult:
     """Cross-validate `config` (a path, dict or Config) over `folds` folds (default: its `cv.folds`).
 
-    By default the folds run one after another in this process; an interrupted fold ends the cross validation
-    with status `interrupted` and the folds finished so far; `callbacks` (shared by every fold) see each fold's
-    training. With `scheduler` (processes, dask, an address) or `workers` > 1 the folds run in parallel through
-    the sweep executors (mlcli.sweeps.executors), as pure tasks whose files this process writes; the fold metrics
-    are the same, bit for bit (callbacks and progress are not sent to other processes).
+    By default the folds run one after another in this process, with every thread it has; an interrupted fold
+    ends the cross validation with status `interrupted` and the folds finished so far; `callbacks` (shared by
+    every fold) see each fold's training. With a `scheduler` (serial, processes, dask, an address) the folds run
+    through the sweep executors (mlcli.sweeps.executors) as pure tasks on one BLAS thread each, whose files this
+    process writes: the fold metrics are then the same, bit for bit, on every scheduler (callbacks and progress
+    are not sent to other processes).
     """
     cfg, base_dir = resolve_config(config, overrides, seed)
     k = folds if folds is not None else cfg.cv.folds
@@ -109,7 +110,7 @@ def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path
         (train, val, test_std), scaler = standardize(pool.subset(t), [pool.subset(v), test], cfg.data,
                                                      compute_dtype(cfg))
         datas.append(PreparedData(train=train, val=val, test=test_std, standardizer=scaler))
-    if scheduler == "serial" and workers in (None, 1):
+    if scheduler is None and workers in (None, 1):
         results, status = [], "completed"
         for i, data in enumerate(datas):
             run = run_config(cfg, base_dir=base_dir, data=data, run_dir=cv_dir / f"fold-{i + 1}",
@@ -119,7 +120,8 @@ def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path
                 status = "interrupted"
                 break
     else:
-        results, status = _parallel_folds(cfg, datas, cv_dir, scheduler, workers, scheduler_file, should_stop)
+        results, status = _parallel_folds(cfg, datas, cv_dir, scheduler or "processes", workers, scheduler_file,
+                                          should_stop)
     names = sorted({m for r in results for m in r["metrics"]})
     values = {m: np.array([r["metrics"].get(m, np.nan) for r in results], dtype=np.float64) for m in names}
     result = CVResult(cv_dir=cv_dir, k=k, folds=results, mean={m: float(np.mean(v)) for m, v in values.items()},
@@ -142,10 +144,12 @@ def run_fold(config: dict, fold: int, data: PreparedData, dest: str) -> dict:
     import tempfile
 
     from mlcli.config.load import build_config
+    from mlcli.training.threads import one_thread
 
     tmp = Path(tempfile.mkdtemp(prefix="mlcli-fold-"))
     try:
-        run = run_config(build_config(config, f"fold {fold}", {}), data=data, run_dir=tmp / "fold", quiet=True)
+        with one_thread():  # the same fold metrics on every scheduler
+            run = run_config(build_config(config, f"fold {fold}", {}), data=data, run_dir=tmp / "fold", quiet=True)
         root = tmp / "fold"
         files = {}
         for path in sorted(p for p in root.rglob("*") if p.is_file()):

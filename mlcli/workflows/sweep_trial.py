@@ -8,7 +8,8 @@ It trains in a private temporary folder and returns every file it wrote as bytes
 bytes), so that the process that started the sweep is the only writer of the sweep directory and workers on other
 machines need no shared file system. Paths inside the summaries name `dest`, where the driver puts the files.
 What the task computes depends only on its arguments: the same task gives the same scores, bit for bit, in this
-process, in a process pool or on a Dask worker, first time or after a retry.
+process, in a process pool or on a Dask worker, first time or after a retry (it runs BLAS on one thread, since
+the way a product is split over threads changes its last bits).
 
 A trial is one run (`seeds` has one seed), one run per seed (`seed-1/`, `seed-2/`, ...), or a k-fold cross
 validation (`cv`: the cv directory's files). Its score per run is the best value of `metric` over the run's
@@ -52,9 +53,12 @@ def best_score(history: list[dict], metric: str, mode: str) -> float:
 def run_trial(task: dict) -> dict:
     """Run `task` (see the module docstring); returns status, scores, metrics, epochs, seconds and files."""
     started = time.perf_counter()
+    from mlcli.training.threads import one_thread
+
     tmp = Path(tempfile.mkdtemp(prefix="mlcli-trial-"))
     try:
-        out = _run(task, tmp)
+        with one_thread():  # the same scores on every scheduler (see one_thread)
+            out = _run(task, tmp)
     except MlcliError as err:
         out = {"status": "failed", "error": " ".join(str(err).split()), "files": {}}
         if task.get("collect_failed", True) and (tmp / "work").exists():
