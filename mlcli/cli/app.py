@@ -140,7 +140,6 @@ def register() -> None:
     app.command("gradcheck", help=gradcheck.__doc__, no_args_is_help=True)(gradcheck.gradcheck)
     app.command("summary", help=summary.__doc__, no_args_is_help=True)(summary.summary)
     app.command("doctor", help=doctor.__doc__, no_args_is_help=True)(doctor.doctor)
-    app.command("doctor", help=doctor.__doc__, no_args_is_help=True)(doctor.doctor)
     app.command("sweep", help=sweep.__doc__, no_args_is_help=True)(sweep.sweep)
     app.command("plot", help=plot.__doc__, no_args_is_help=True)(plot.plot)
     app.command("report", help=report.__doc__, no_args_is_help=True)(report.report)
