@@ -329,3 +329,20 @@ def test_the_command_runs_a_shipped_sweep_shortened_and_prints_json(tmp_path, cl
     assert table.exit_code == 0 and "best config" in table.stdout and "p vs best" in table.stdout
     resumed = cli("sweep", "--resume", Path(out["sweep_dir"]), "--scheduler", "serial", "--json")
     assert resumed.exit_code == 0 and json.loads(resumed.stdout)["trials"] == out["trials"]
+
+
+def test_the_data_goes_to_the_workers_once_not_read_by_each_trial(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4))
+    np.savez(tmp_path / "d.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    spec = {"name": "f", "base": {"data": {"type": "npz", "path": str(tmp_path / "d.npz")},
+                                  "model": {"type": "softmax"},
+                                  "train": {"epochs": 2, "optimizer": {"type": "sgd", "lr": 0.1}}},
+            "metric": "val_loss", "parameters": {"train.optimizer.lr": [0.1, 0.3]}}
+
+    def delete_the_file(event):  # once the first trial is sent, nobody can read the file any more
+        if event["kind"] == "started":
+            (tmp_path / "d.npz").unlink(missing_ok=True)
+
+    r = sweep(spec, runs_dir=tmp_path / "runs", scheduler="processes", workers=2, on_event=delete_the_file)
+    assert [t["status"] for t in r.trials] == ["completed", "completed"], [t["error"] for t in r.trials]

@@ -93,13 +93,23 @@ def data_generators(data_cfg, gens):
     return generators(data_cfg.seed)
 
 
-def prepare(data_cfg, gens, *, dtype=np.float32, base_dir: Path | None = None,
-            scaler: Standardizer | None = None) -> PreparedData:
-    """Load, split and standardize the data a config names (with `scaler` when given instead of fitting)."""
+def load_all(data_cfg, gens, base_dir: Path | None = None) -> tuple[Dataset, Dataset | None]:
+    """The dataset a config names, as loaded (before splitting), and its official test split (or None)."""
     gens = data_generators(data_cfg, gens)
     ds = load_dataset(data_cfg, gens.data, base_dir)
+    official = data_cfg.type in OFFICIAL_SPLIT_TYPES
+    test = load_dataset(data_cfg, gens.data, base_dir, split="test") if official else None
+    return ds, test
+
+
+def prepare(data_cfg, gens, *, dtype=np.float32, base_dir: Path | None = None, scaler: Standardizer | None = None,
+            loaded: tuple[Dataset, Dataset | None] | None = None) -> PreparedData:
+    """Load, split and standardize the data a config names (with `scaler` when given instead of fitting).
+    `loaded`: what `load_all` returned for this data section, to split without reading it again (a sweep's
+    trials share one copy)."""
+    ds, test = loaded if loaded is not None else load_all(data_cfg, gens, base_dir)
+    gens = data_generators(data_cfg, gens)
     if data_cfg.type in OFFICIAL_SPLIT_TYPES:
-        test = load_dataset(data_cfg, gens.data, base_dir, split="test")
         tr, va, _ = holdout_split(ds.y, test_fraction=0.0, val_fraction=data_cfg.val_fraction,
                                   rng=gens.split, stratify=True)
         train, val = ds.subset(tr), ds.subset(va)

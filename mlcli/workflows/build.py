@@ -65,8 +65,9 @@ def absolutize_data_path(config, base_dir: Path | None):
     return config.model_copy(update={"data": config.data.model_copy(update={"path": str(resolved)})})
 
 
-def setup(config, base_dir: Path | None = None, data=None):
-    """Generators, prepared data (unless given, e.g. a cv fold's) and a freshly built model for `config`."""
+def setup(config, base_dir: Path | None = None, data=None, loaded=None):
+    """Generators, prepared data (unless given, e.g. a cv fold's; `loaded`: the dataset already read, see
+    `mlcli.data.pipeline.load_all`) and a freshly built model for `config`."""
     from mlcli.data.pipeline import prepare
     from mlcli.models.context import BuildContext, compute_dtype
     from mlcli.models.registry import build_model, n_outputs
@@ -74,7 +75,7 @@ def setup(config, base_dir: Path | None = None, data=None):
 
     gens = generators(config.seed)
     if data is None:
-        data = prepare(config.data, gens, dtype=compute_dtype(config), base_dir=base_dir)
+        data = prepare(config.data, gens, dtype=compute_dtype(config), base_dir=base_dir, loaded=loaded)
     n_feat = int(np.prod(data.train.input_shape))
     if config.model.type == "autoencoder" and data.train.x.ndim > 2 and not config.is_image_data():
         raise ConfigError("autoencoder needs tabular or image data")

@@ -262,6 +262,7 @@ class _Driver:
         self.study = self._study() if spec.method == "tpe" else None
         self.todo = [i for i in range(plan.n_trials) if plan.trial_id(i) not in plan.records]
         self._restore_asha()
+        self.data = self._shared_data()
         self.best_score: float | None = None
 
     def _study(self):
@@ -291,6 +292,18 @@ class _Driver:
                 for epochs in self.asha.rungs[:self.asha.rung_of(r["epochs"]) + 1]:
                     self.asha.started(r["trial"], epochs)
                 self.asha.report(r["trial"], r["epochs"], _nan(r["score"]))
+
+    def _shared_data(self):
+        """The dataset, read once here and sent once to each worker, when no trial changes the data section
+        (else each trial reads its own; so do cv trials, whose folds are split from it)."""
+        varied = [*self.plan.spec.parameters, *(k for g in self.plan.spec.zip for k in g)]
+        if not self.todo or self.plan.spec.cv or any(k.split(".")[0] == "data" for k in varied):
+            return None
+        from mlcli.data.pipeline import load_all
+        from mlcli.seeding import generators
+
+        cfg = self.plan.config_for({})
+        return self.executor.broadcast(load_all(cfg.data, generators(cfg.seed), None))
 
     # ------------------------------------------------------------------------------------------------ loop
     def run(self) -> str:
@@ -351,7 +364,7 @@ class _Driver:
         self.running[trial] = (index, overrides, epochs)
         from mlcli.workflows.sweep_trial import run_trial
 
-        self.executor.submit(trial, run_trial, plan.task(index, overrides, cfg, epochs, resume_files))
+        self.executor.submit(trial, run_trial, plan.task(index, overrides, cfg, epochs, resume_files), self.data)
         self._event("started", trial)
         return True
 

@@ -50,15 +50,16 @@ def best_score(history: list[dict], metric: str, mode: str) -> float:
     return min(values) if mode == "min" else max(values)
 
 
-def run_trial(task: dict) -> dict:
-    """Run `task` (see the module docstring); returns status, scores, metrics, epochs, seconds and files."""
+def run_trial(task: dict, loaded=None) -> dict:
+    """Run `task` (see the module docstring); returns status, scores, metrics, epochs, seconds and files.
+    `loaded`: the dataset as read (mlcli.data.pipeline.load_all), sent once to each worker by the driver."""
     started = time.perf_counter()
     from mlcli.training.threads import one_thread
 
     tmp = Path(tempfile.mkdtemp(prefix="mlcli-trial-"))
     try:
         with one_thread():  # the same scores on every scheduler (see one_thread)
-            out = _run(task, tmp)
+            out = _run(task, tmp, loaded)
     except MlcliError as err:
         out = {"status": "failed", "error": " ".join(str(err).split()), "files": {}}
         if task.get("collect_failed", True) and (tmp / "work").exists():
@@ -71,7 +72,7 @@ def run_trial(task: dict) -> dict:
     return out
 
 
-def _run(task: dict, tmp: Path) -> dict:
+def _run(task: dict, tmp: Path, loaded) -> dict:
     from mlcli.config.load import build_config
     from mlcli.workflows.cv import cv
     from mlcli.workflows.train import run_config
@@ -88,7 +89,8 @@ def _run(task: dict, tmp: Path) -> dict:
     elif len(task["seeds"]) > 1:
         histories, statuses = [], []
         for s, seed in enumerate(task["seeds"], start=1):
-            run = run_config(cfg.model_copy(update={"seed": seed}), run_dir=work / f"seed-{s}", quiet=True)
+            run = run_config(cfg.model_copy(update={"seed": seed}), run_dir=work / f"seed-{s}", quiet=True,
+                             loaded=loaded)
             histories.append(run.history)
             statuses.append(run.status)
     else:
@@ -97,7 +99,7 @@ def _run(task: dict, tmp: Path) -> dict:
         if task.get("resume_files"):
             histories = [_continue(task, cfg, tmp, work, callbacks)]
         else:
-            histories = [run_config(cfg, run_dir=work, callbacks=callbacks, quiet=True).history]
+            histories = [run_config(cfg, run_dir=work, callbacks=callbacks, quiet=True, loaded=loaded).history]
         summary = _summary(work)
         statuses, stopped_early = [summary["status"]], summary["status"] == "early_stopped"
     scores = [best_score(h, metric, mode) for h in histories]

@@ -95,11 +95,12 @@ def resume(run_dir: str | Path, epochs: int | None = None, *, runs_dir: str | Pa
 
 def run_config(cfg, *, base_dir: Path | None = None, runs_dir: Path = Path("runs"), name: str | None = None,
                callbacks=(), quiet: bool = True, should_stop: Callable[[], bool] | None = None, overrides=None,
-               data=None, run_dir: Path | None = None, resume_from: Path | None = None) -> RunResult:
+               data=None, run_dir: Path | None = None, resume_from: Path | None = None, loaded=None) -> RunResult:
     """Train a validated config. `data`: prepared splits to use (a cv fold's); `run_dir`: an exact new directory
-    instead of one under `runs_dir`; `resume_from`: a run directory whose last.npz this run continues."""
+    instead of one under `runs_dir`; `resume_from`: a run directory whose last.npz this run continues; `loaded`:
+    the dataset already read (mlcli.data.pipeline.load_all), e.g. sent once to a sweep's workers."""
     started, started_at = time.time(), utc_now()
-    gens, data, model = setup(cfg, base_dir, data)
+    gens, data, model = setup(cfg, base_dir, data, loaded)
     previous = _load_previous(Path(resume_from), model, cfg) if resume_from is not None else None
     fit_seconds = None
     if not model.is_network:  # fit before creating the run directory: a failing fit leaves nothing behind
