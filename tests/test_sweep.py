@@ -346,3 +346,37 @@ def test_the_data_goes_to_the_workers_once_not_read_by_each_trial(tmp_path):
 
     r = sweep(spec, runs_dir=tmp_path / "runs", scheduler="processes", workers=2, on_event=delete_the_file)
     assert [t["status"] for t in r.trials] == ["completed", "completed"], [t["error"] for t in r.trials]
+
+
+def test_ctrl_c_stops_a_sweep_with_exit_130_and_resume_finishes_it_to_the_same_table(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = {"name": "c", "base": {"data": {"type": "digits"}, "model": {"type": "mlp", "hidden": [32]},
+                                  "train": {"epochs": 2, "batch_size": 32, "checkpoint_seconds": 0,
+                                            "optimizer": {"type": "momentum", "lr": 0.05}}},
+            "metric": "val_loss", "parameters": {"train.optimizer.lr": [0.01, 0.03, 0.1, 0.3, 0.5, 0.7]}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "mlcli", "sweep", str(path), "--workers", "2", "--runs-dir",
+                             str(runs), "-q"], start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait for the first finished trial, then press Ctrl-C (the whole group)
+        ledgers = list(runs.glob("*/sweep.jsonl"))
+        if ledgers and ledgers[0].read_text().strip():
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (sweep_dir,) = runs.iterdir()
+    done_before = read_jsonl(sweep_dir / "sweep.jsonl")
+    assert 1 <= len(done_before) < 6 and "mlcli sweep --resume" in err
+    assert not (sweep_dir / "best.yaml").exists()
+    resumed = sweep(None, resume=sweep_dir, scheduler="serial")
+    whole = sweep(spec, runs_dir=tmp_path / "whole", scheduler="serial")
+    assert resumed.status == "completed" and rows(resumed) == rows(whole)
