@@ -104,9 +104,7 @@ def weights_figure(W: np.ndarray, image_shape: tuple[int, int, int] | None, titl
 def _colormap():
     from matplotlib import colormaps
 
-    cmap = colormaps["RdBu_r"].copy()
-    cmap.set_bad("white")
-    return cmap
+    return colormaps["RdBu_r"].with_extremes(bad="white")
 
 
 def _heatmap(W: np.ndarray, titles: list[str], title: str):

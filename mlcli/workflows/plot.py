@@ -150,6 +150,8 @@ def _weights_figure(view: RunView, kind: str):
     from mlcli.insight.weights import weights_figure
 
     model_type = view.loaded.config.model.type
+    if getattr(view.loaded.model, "net", None) is None:
+        raise ConfigError(f"{kind}: {view.path} holds a {model_type} model, which has no network layers to draw")
     found = view.first_layer("conv" if kind == "filters" else "linear")
     conv = view.first_layer("conv")
     if kind == "filters" and found is None:
