@@ -380,3 +380,16 @@ def test_ctrl_c_stops_a_sweep_with_exit_130_and_resume_finishes_it_to_the_same_t
     resumed = sweep(None, resume=sweep_dir, scheduler="serial")
     whole = sweep(spec, runs_dir=tmp_path / "whole", scheduler="serial")
     assert resumed.status == "completed" and rows(resumed) == rows(whole)
+
+
+def test_every_sweep_file_field_and_range_type_is_in_the_readme():
+    from conftest import REPO
+
+    from mlcli.config import sweep_schema
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Sweeps", 1)[1].split("\n## ", 1)[0]
+    fields = [*sweep_schema.SweepConfig.model_fields, *sweep_schema.AshaPruner.model_fields]
+    assert [f for f in fields if f"`{f}`" not in section and f"{f}:" not in section] == []
+    for kind in ("choice", "uniform", "loguniform", "int", "qint"):
+        assert f"type: {kind}" in section
