@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from mlcli.optim.registry import make_optimizer
+
 
 def num(value: float) -> str:
     """A config number as a user would write it: 0.05, 1e-7, 30."""
@@ -33,12 +35,14 @@ def explain_config(cfg, n_classes: int | None = None) -> list[tuple[str, str]]:
     reg = train.regularization
     if reg.l1 or reg.l2:
         parts.append(("penalty", _penalty(reg)))
+    opt_cfg = train.optimizer
+    second_order = make_optimizer(opt_cfg.type, **opt_cfg.model_dump(exclude={"type"})).full_batch
     batch = "the whole training set" if train.batch_size == "full" else f"a batch of {train.batch_size} samples"
-    if train.optimizer.type == "newton":
-        batch = "the whole training set (Newton)"
+    if second_order:
+        batch = "the whole training set (Newton's method takes full batches)"
     parts.append(("batch", f"each step sees {batch}; {train.epochs} epochs"))
-    if train.optimizer.type == "newton":
-        parts.append(("update", _newton(train.optimizer, reg)))
+    if second_order:
+        parts.append(("update", _newton(opt_cfg, reg)))
         if train.grad_clip is not None:
             parts.append(("clip", "not applied: Newton's step uses the exact gradient of its closure"))
         return parts
