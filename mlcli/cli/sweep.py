@@ -6,8 +6,8 @@ running trials finish (a second Ctrl-C stops at once); --resume runs what is mis
 
 \b
 Examples:
-  mlcli sweep configs/sweeps/quickstart_lr.yaml
-  mlcli sweep configs/sweeps/quickstart_lr.yaml --workers 2 --json
+  mlcli sweep configs/sweeps/quickstart_grid.yaml
+  mlcli sweep configs/sweeps/quickstart_grid.yaml --workers 2 --json
   mlcli sweep sweep.yaml --scheduler dask                      # a local Dask cluster (pip install distributed)
   mlcli sweep sweep.yaml --scheduler tcp://10.0.0.5:8786       # an existing Dask cluster
   mlcli sweep --resume runs/quickstart-lr-20261201-101500
@@ -25,7 +25,7 @@ from mlcli.cli.signals import StopFlag
 
 
 def sweep(
-    sweep_file: Path = typer.Argument(None, help="The sweep file (YAML). Example: configs/sweeps/quickstart_lr.yaml",
+    sweep_file: Path = typer.Argument(None, help="The sweep file (YAML). Example: configs/sweeps/quickstart_grid.yaml",
                                       show_default=False),
     workers: int = typer.Option(None, "--workers", "-w", min=1, help="Trials at once (default: the cores). "
                                 "Example: --workers 2"),

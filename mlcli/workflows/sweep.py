@@ -1,6 +1,6 @@
 """Hyperparameter sweeps: `mlcli sweep` and `mlcli.sweep`.
 
-    result = sweep("configs/sweeps/quickstart_lr.yaml", workers=2)          # a sweep file, or a dict of one
+    result = sweep("configs/sweeps/quickstart_grid.yaml", workers=2)          # a sweep file, or a dict of one
     result.best["overrides"], result.best["score"], result.best_config, result.trials[0]
     sweep(None, resume="runs/lr-20261201-101500")                            # run what an interrupted sweep lacks
 
