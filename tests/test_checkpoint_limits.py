@@ -150,3 +150,112 @@ def test_meta_json_over_the_limit_is_not_read(good: Path):
     rewrite(good, [("meta.json", json.dumps(meta).encode()), *members[1:]])
     assert error_of(good).startswith("meta.json is ")
     assert "more than the limit of 1048576" in error_of(good)
+
+
+def npy(arr: np.ndarray, version: tuple[int, int] | None = None) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, version=version, allow_pickle=False)
+    return buf.getvalue()
+
+
+def test_file_of_exactly_max_bytes_is_read(good: Path):
+    size = good.stat().st_size
+    load_checkpoint(good, expect=expect, allowed_model_types={"mlp"}, max_bytes=size)
+    with pytest.raises(CheckpointError, match=f"file is {size} bytes, more than the limit of {size - 1}"):
+        load_checkpoint(good, expect=expect, allowed_model_types={"mlp"}, max_bytes=size - 1)
+
+
+def test_non_ascii_meta_round_trips(tmp_path: Path):
+    path = tmp_path / "u.npz"
+    save_checkpoint(path, {"model_type": "mlp", "name": "réseau-Δ"}, ARRAYS)
+    meta, _ = load_checkpoint(path, expect=expect, allowed_model_types={"mlp"})
+    assert meta["name"] == "réseau-Δ"
+
+
+def test_an_os_error_while_reading_is_a_checkpoint_error(good: Path, monkeypatch: pytest.MonkeyPatch):
+    def broken(*args, **kwargs):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", broken)
+    with pytest.raises(CheckpointError, match="cannot read: OSError: the disk went away"):
+        load_checkpoint(good, expect=expect, allowed_model_types={"mlp"})
+
+
+@pytest.mark.parametrize("name", ["weights$.npy", "w b.npy", "wéight.npy"])
+def test_member_with_a_bad_character_after_the_fourth_is_refused(good: Path, name: str):
+    rewrite(good, [*members_of(good), (name, npy(np.zeros(2)))])
+    assert error_of(good).startswith(f"unexpected member {name!r}")
+
+
+def test_encrypted_member_is_refused(good: Path):
+    raw = bytearray(good.read_bytes())
+    start = raw.find(b"PK\x01\x02")
+    while raw[start + 46:start + 46 + 5] != b"w.npy":
+        start = raw.find(b"PK\x01\x02", start + 4)
+    struct.pack_into("<H", raw, start + 8, struct.unpack_from("<H", raw, start + 8)[0] | 0x1)
+    good.write_bytes(bytes(raw))
+    assert error_of(good) == "member 'w.npy' is encrypted"
+
+
+def test_duplicate_key_is_named(good: Path):
+    members = members_of(good)
+    rewrite(good, [("meta.json", b'{"b": 1, "a": 2, "a": 3}'), *members[1:]])
+    assert error_of(good) == "meta.json is not valid JSON: duplicate key 'a'"
+
+
+def edit_meta(path: Path, change) -> None:
+    members = members_of(path)
+    meta = json.loads(members[0][1])
+    change(meta)
+    rewrite(path, [("meta.json", json.dumps(meta).encode()), *members[1:]])
+
+
+def test_array_table_must_be_an_object(good: Path):
+    edit_meta(good, lambda m: m.update(arrays=[]))
+    assert error_of(good).startswith("meta.json: arrays must be an object of name -> {dtype, shape, sha256}")
+
+
+def test_array_table_names_are_checked(good: Path):
+    edit_meta(good, lambda m: m["arrays"].update({"../x": m["arrays"]["b"]}))
+    assert error_of(good) == "meta.json: arrays['../x']: invalid array name"
+
+
+def test_an_expect_error_that_names_the_path_is_not_prefixed_twice(good: Path):
+    def refuse(meta):
+        raise CheckpointError(f"{good}: this model\nneeds more")
+
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(good, expect=refuse, allowed_model_types={"mlp"})
+    assert str(info.value) == f"{good}: this model needs more"
+
+
+def test_npy_format_2_members_are_read(good: Path):
+    members = dict(members_of(good))
+    members["w.npy"] = npy(ARRAYS["w"], version=(2, 0))
+    rewrite(good, list(members.items()))
+    _, arrays = load_checkpoint(good, expect=expect, allowed_model_types={"mlp"})
+    np.testing.assert_array_equal(arrays["w"], ARRAYS["w"])
+
+
+def test_npy_format_3_members_are_refused(good: Path):
+    members = dict(members_of(good))
+    members["w.npy"] = npy(ARRAYS["w"], version=(3, 0))
+    rewrite(good, list(members.items()))
+    assert error_of(good) == "member 'w.npy' has .npy format version (3, 0); expected 1.0 or 2.0"
+
+
+def test_member_that_is_not_npy_is_refused(good: Path):
+    members = dict(members_of(good))
+    members["w.npy"] = b"\0" * len(members["w.npy"])
+    rewrite(good, list(members.items()))
+    assert error_of(good).startswith("member 'w.npy' is not an .npy array:")
+
+
+def test_member_with_a_broken_npy_header_is_refused(good: Path):
+    members = dict(members_of(good))
+    data = members["w.npy"]
+    members["w.npy"] = data[:10] + b"{'descr': import os" + data[29:]
+    rewrite(good, list(members.items()))
+    assert error_of(good).startswith("member 'w.npy' has an invalid .npy header:")

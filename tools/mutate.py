@@ -57,7 +57,7 @@ MODULES: dict[str, list[str]] = {
     "mlcli/runs/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_limits.py"],
     "mlcli/data/splits.py": ["tests/test_splits.py", "tests/test_data.py"],
     "mlcli/training/trainer.py": ["tests/test_api.py", "tests/test_resume.py", "tests/test_cli_train.py"],
-    "mlcli/training/callbacks.py": ["tests/test_early_stopping.py", "tests/test_resume.py"],
+    "mlcli/training/callbacks.py": ["tests/test_early_stopping.py", "tests/test_callbacks.py", "tests/test_resume.py"],
     "mlcli/sweeps/executors.py": ["tests/test_executors.py"],
 }
 
@@ -187,10 +187,17 @@ def _dirty(paths: list[str]) -> list[str]:
 
 
 def _copy_repo() -> Path:
-    # not "mlcli-*": test suites and engineers clean those up from the temporary folder
-    dest = Path(tempfile.mkdtemp(prefix="mutants-of-the-tree-")) / "repo"
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "runs", "__pycache__", ".hypothesis", ".pytest_cache", "*.egg-info"))
+    # not in /tmp: the shared machine's temporary folder gets cleaned while a run takes minutes
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlcli-mutate"
+    cache.mkdir(parents=True, exist_ok=True)
+    dest = Path(tempfile.mkdtemp(prefix="copy-", dir=cache)) / "repo"
+    anywhere = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache", "*.egg-info")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        top = {".git", ".venv", "runs"} if Path(folder) == REPO else set()  # runs/ at the top, not mlcli/runs/
+        return top & set(names) | anywhere(folder, names)
+
+    shutil.copytree(REPO, dest, ignore=ignore)
     return dest
 
 
@@ -260,7 +267,10 @@ def apply_and_run(file: Path, mutated: str, original: str, copy_root: Path, test
     try:
         file.write_text(mutated)
         _drop_pyc(file)
-        return _run_tests(copy_root, tests, timeout)
+        verdict = _run_tests(copy_root, tests, timeout)
+        if not (copy_root / "tests").is_dir():  # a failure in a vanished copy would count as a kill: stop
+            raise RuntimeError(f"the copy {copy_root} was removed during the run; no score")
+        return verdict
     finally:
         file.write_text(original)
         _drop_pyc(file)
