@@ -28,7 +28,7 @@ nav a { margin-right: 14px; color: #2456a6; text-decoration: none; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #dde1e7; padding: 3px 8px; text-align: right; vertical-align: top; }
 th { background: #f0f2f5; }
-td.key, th.key { text-align: left; }
+td.key, th.key, table.kv td { text-align: left; }
 tr.best td { background: #fff4d6; font-weight: 600; }
 .scroll { max-height: 420px; overflow: auto; display: inline-block; max-width: 100%; }
 pre { background: #f6f7f9; border: 1px solid #dde1e7; padding: 10px; overflow: auto; font-size: 12px; }
@@ -65,21 +65,24 @@ def fmt(value) -> str:
     return esc(value)
 
 
-def table(headers: list[str], rows: list[list], *, highlight: int | None = None, scroll: bool = False) -> str:
-    """A table; the first column is left-aligned (a key); row number `highlight` is marked as the best."""
+def table(headers: list[str], rows: list[list], *, highlight: int | None = None, scroll: bool = False,
+          kind: str | None = None) -> str:
+    """A table; the first column is left-aligned (a key); row number `highlight` is marked as the best; `kind`
+    is its CSS class (`kv`: every cell left-aligned)."""
     head = "".join(f'<th{" class=key" if i == 0 else ""}>{esc(h)}</th>' for i, h in enumerate(headers))
     body = []
     for r, row in enumerate(rows):
         cells = "".join(f'<td{" class=key" if i == 0 else ""}>{fmt(v)}</td>' for i, v in enumerate(row))
         body.append(f'<tr{" class=best" if r == highlight else ""}>{cells}</tr>')
-    out = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    css = f" class={kind}" if kind else ""
+    out = f"<table{css}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     return f'<div class="scroll">{out}</div>' if scroll else out
 
 
 def kv_table(items: dict) -> str:
     """A two-column table of a mapping (None values left out)."""
     rows = [[k, v] for k, v in items.items() if v is not None and v != ""]
-    return table(["field", "value"], rows) if rows else note("nothing recorded")
+    return table(["field", "value"], rows, kind="kv") if rows else note("nothing recorded")
 
 
 def image(png: bytes, alt: str, caption: str) -> str:
