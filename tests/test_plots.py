@@ -112,6 +112,20 @@ def test_several_runs_and_a_cv_directory_are_overlaid(softmax_run, tmp_path):
     assert_png(paths[0], pixels(CURVES_SIZE))
 
 
+def test_a_sweep_directory_overlays_its_trials(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "sweep.yaml").write_text("base: config.yaml\n")
+    for i, lr in enumerate((0.1, 0.01)):
+        write_run(sweep / "trials" / f"trial-{i}", [f'{{"epoch": {e}, "train_loss": {1 / e}, "lr": {lr}}}'
+                                                      for e in (1, 2, 3)])
+    assert [v.label for v in expand([sweep])] == ["trial-0", "trial-1"]
+    (curves, lr) = plot(sweep, what="curves,lr")
+    assert curves == sweep / "plots" / "curves.png"
+    assert_png(curves, pixels(CURVES_SIZE))
+    assert_png(lr, pixels(LR_SIZE))
+
+
 def test_a_per_run_kind_of_several_runs_is_one_file_per_run(softmax_run, tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()
