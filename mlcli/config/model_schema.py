@@ -27,6 +27,22 @@ class InitConfig(Section):
 ActivationName = Literal["relu", "leaky_relu", "prelu", "elu", "sigmoid", "tanh", "softplus"]
 
 
+class EnsembleConfig(Section):
+    """K members trained in one run and averaged (`vote: soft`: mean probabilities or outputs; `hard`: majority of
+    the members' labels); `bagging`: each member on a seeded bootstrap sample of the training split; `snapshot`:
+    one run with `cosine_restarts`, a member at the end of each cycle (the last `members` cycles, or all);
+    `workers`: members trained at once, in processes (mlcli.sweeps.executors)."""
+
+    members: PositiveInt | None = None
+    vote: Literal["soft", "hard"] = "soft"
+    bagging: bool = False
+    snapshot: bool = False
+    workers: PositiveInt = 1
+
+
+GlobPattern = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class ActivationOptions(Section):
     """Options of the parameterized activations: leaky_relu's slope, elu's alpha, prelu's initial slope."""
 
@@ -48,6 +64,12 @@ class SoftmaxModel(Section):
 
     type: Literal["softmax"]
     init: InitConfig = InitConfig(scheme="small")
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class MlpModel(Section):
@@ -59,7 +81,14 @@ class MlpModel(Section):
     activation_options: ActivationOptions = ActivationOptions()
     batchnorm: bool = False
     dropout: Probability = 0.0
+    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
     init: InitConfig = InitConfig()
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class AutoencoderModel(Section):
@@ -71,6 +100,12 @@ class AutoencoderModel(Section):
     activation_options: ActivationOptions = ActivationOptions()
     code_activation: bool = False
     init: InitConfig = InitConfig(scheme="xavier")
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class LinearRegressionModel(Section):
@@ -80,6 +115,12 @@ class LinearRegressionModel(Section):
     solver: Literal["closed_form", "gd"] = "gd"
     l2: NonNegFloat = 0.0
     init: InitConfig = InitConfig(scheme="zeros")
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class KnnModel(Section):
@@ -90,6 +131,7 @@ class KnnModel(Section):
     metric: Literal["l2", "l1", "cosine"] = "l2"
     weights: Literal["uniform", "distance"] = "uniform"
     max_memory_mb: PositiveFloat = 512.0
+    ensemble: EnsembleConfig | None = None
 
 
 class GaussianModel(Section):
@@ -99,6 +141,7 @@ class GaussianModel(Section):
     priors: Literal["equal", "empirical"] = "equal"
     covariance: Literal["full", "diagonal", "shared"] = "full"
     reg: NonNegFloat = 1e-6
+    ensemble: EnsembleConfig | None = None
 
 
 class ConvLayer(Section):
@@ -163,7 +206,14 @@ class CnnModel(Section):
 
     type: Literal["cnn"]
     layers: Annotated[list[CnnLayer], Field(min_length=1)]
+    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
     init: InitConfig = InitConfig()
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class LeNet5Model(Section):
@@ -174,6 +224,12 @@ class LeNet5Model(Section):
     activation: ActivationName = "tanh"
     pool: Literal["avgpool", "maxpool"] = "avgpool"
     init: InitConfig = InitConfig(scheme="xavier")
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class VggModel(Section):
@@ -186,7 +242,14 @@ class VggModel(Section):
     batchnorm: bool = True
     hidden: list[PositiveInt] = [128]
     dropout: Probability = 0.5
+    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
     init: InitConfig = InitConfig()
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class ZfNetModel(Section):
@@ -194,7 +257,14 @@ class ZfNetModel(Section):
 
     type: Literal["zfnet"]
     dropout: Probability = 0.5
+    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
     init: InitConfig = InitConfig()
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 class AlexNetModel(Section):
@@ -202,7 +272,14 @@ class AlexNetModel(Section):
 
     type: Literal["alexnet"]
     dropout: Probability = 0.5
+    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
     init: InitConfig = InitConfig()
+    # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
+    ensemble: EnsembleConfig | None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
 
 
 ModelConfig = Annotated[

@@ -93,7 +93,43 @@ class Config(Section):
         if warmup and warmup >= self.train.epochs:
             raise ValueError(f"train.schedule.warmup_epochs: must be < train.epochs ({self.train.epochs}), "
                              f"got {warmup}")
+        self._ensemble_and_transfer_agree()
         return self
+
+    def _ensemble_and_transfer_agree(self) -> None:
+        """`model.ensemble` (members, bagging, snapshot, vote) and `model.freeze` against the other sections."""
+        ens = getattr(self.model, "ensemble", None)
+        if getattr(self.model, "freeze", None) and self.train.optimizer.type == "newton":
+            raise ValueError("model.freeze: newton steps every parameter of its single layer at once; use a "
+                             "first-order optimizer to freeze parameters")
+        if ens is None:
+            return
+        fitted = self.is_fitted_in_closed_form()
+        if ens.vote == "hard" and self.task() != "classification":
+            raise ValueError(f"model.ensemble.vote: hard votes on class labels; a {self.task()} model averages its "
+                             f"outputs (vote: soft)")
+        if ens.snapshot:
+            sched = self.train.schedule
+            if fitted:
+                raise ValueError(f"model.ensemble.snapshot: takes the weights along one gradient-descent run; "
+                                 f"model.type {self.model.type} is fitted in closed form (use bagging: true)")
+            if ens.bagging:
+                raise ValueError("model.ensemble.snapshot: its members come from one run on one training set; "
+                                 "it cannot be combined with bagging")
+            if sched.type != "cosine_restarts":
+                raise ValueError(f"model.ensemble.snapshot: needs train.schedule.type cosine_restarts (each dip of "
+                                 f"the learning rate is a member); got {sched.type}")
+            ends = restart_cycle_ends(self.train.epochs, sched.warmup_epochs, sched.t0, sched.t_mult)
+            if not ends or (ens.members is not None and ens.members > len(ends)):
+                raise ValueError(f"model.ensemble.members: train.epochs {self.train.epochs} completes "
+                                 f"{len(ends)} cycle(s) of cosine_restarts (t0 {sched.t0}, t_mult {sched.t_mult}); "
+                                 f"asked for {ens.members or 'at least 1'} snapshot(s)")
+            return
+        if ens.members is None or ens.members < 2:
+            raise ValueError(f"model.ensemble.members: an ensemble needs at least 2 members; got {ens.members}")
+        if fitted and not ens.bagging:
+            raise ValueError(f"model.ensemble.bagging: model.type {self.model.type} is fitted in closed form, so "
+                             f"its members would be identical; set bagging: true (a bootstrap sample each)")
 
     def is_fitted_in_closed_form(self) -> bool:
         """knn, gaussian and closed-form least squares: no train section, no loss."""
@@ -129,6 +165,17 @@ class Config(Section):
     def is_image_data(self) -> bool:
         """Images (N, C, H, W) by the dataset's nature, or digits read with `as_images: true`."""
         return DATASET_FACTS[self.data.type].layout == "image" or getattr(self.data, "as_images", False)
+
+
+def restart_cycle_ends(epochs: int, warmup: int, t0: int, t_mult: int) -> list[int]:
+    """The epochs (1-based, counted from the run's start) at whose end a cosine_restarts cycle ends: after the
+    warmup, cycles of t0, t0*t_mult, t0*t_mult**2 ... epochs; those that end within `epochs`."""
+    ends, end, period = [], warmup + t0, t0
+    while end <= epochs:
+        ends.append(end)
+        period *= t_mult
+        end += period
+    return ends
 
 
 def data_task(data) -> str:

@@ -75,9 +75,30 @@ def n_outputs(config, n_classes: int, n_targets: int, n_features: int) -> int:
     return n_classes
 
 
-def build_model(config, ctx: BuildContext):
-    """Build the model a validated `Config` describes; a ConfigError names the config file and the field's line."""
+def build_model(config, ctx: BuildContext, member_configs=None):
+    """Build the model a validated `Config` describes; a ConfigError names the config file and the field's line.
+
+    With `model.ensemble`, an `EnsembleModel` of its members (`mlcli.models.ensemble`): each the config's model
+    without the ensemble section, or, given `member_configs` (validated Configs, e.g. of the sweep trials an
+    ensemble was built from), one member per config."""
     try:
-        return MODEL_BUILDERS[config.model.type](config.model, ctx, config.loss_config())
+        if config.model.ensemble is None:
+            return MODEL_BUILDERS[config.model.type](config.model, ctx, config.loss_config())
+        return _ensemble(config, ctx, member_configs)
     except ConfigError as err:
         raise ConfigError(located(config, str(err))) from None
+
+
+def member_config(config):
+    """The config of one member of `config`'s ensemble: its model section without `ensemble`."""
+    return config.model_copy(update={"model": config.model.model_copy(update={"ensemble": None})})
+
+
+def _ensemble(config, ctx: BuildContext, member_configs):
+    from mlcli.config.model_schema import MODEL_FACTS
+    from mlcli.models.ensemble import EnsembleModel, ensemble_size
+
+    ens = config.model.ensemble
+    members = list(member_configs) if member_configs is not None else [member_config(config)] * ensemble_size(config)
+    built = [MODEL_BUILDERS[m.model.type](m.model, ctx, m.loss_config()) for m in members]
+    return EnsembleModel(built, vote=ens.vote, has_loss=all(MODEL_FACTS[m.model.type].has_loss for m in members))

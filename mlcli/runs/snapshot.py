@@ -61,6 +61,8 @@ def model_meta(config, data, model) -> dict:
 
 
 def _n_outputs(model) -> int:
+    if hasattr(model, "members"):  # an EnsembleModel
+        return model.n_outputs
     if model.is_network:
         return int(model.net.layers[-1].params["W"].shape[0])
     return int(model.n_classes or 0)
@@ -81,9 +83,22 @@ def save_model(path: Path, config, model, data, *, epoch: int, metrics: dict, op
         for param, slots in state["slots"].items():
             for slot, arr in slots.items():
                 arrays[f"optim.{param}.{slot}"] = arr
+    if hasattr(model, "members"):
+        meta.update(_ensemble_meta(model))
     if extra:
         meta.update(extra)
     save_checkpoint(path, meta, arrays)
+
+
+def _ensemble_meta(model) -> dict:
+    """What an ensemble checkpoint adds to meta.json: the members' own configs when they differ (an ensemble
+    built from sweep trials) and which members see their inputs through an adapter."""
+    meta = {}
+    if getattr(model, "member_configs", None):
+        meta["member_configs"] = [dict(c) for c in model.member_configs]
+    if model.adapters:
+        meta["member_inputs"] = {"members": sorted(model.adapters), "per_channel": model.adapter_per_channel}
+    return meta
 
 
 def _finite(metrics: dict) -> dict:
@@ -109,12 +124,52 @@ def _rebuild(meta: dict):
         raise CheckpointError(f"n_outputs {n_outputs} is out of range")
     ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=compute_dtype(config), zero_init=True,
                        init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
+    members = _member_configs(meta, config)
     try:
-        return config, build_model(config, ctx)
+        model = build_model(config, ctx, members)
     except ConfigError as err:
         raise CheckpointError(f"its model cannot be built: {err}") from None
     except MemoryError:
         raise CheckpointError("its config describes a model too large to build on this machine") from None
+    if config.model.ensemble is not None:
+        _expect_adapters(meta, model)
+    return config, model
+
+
+def _member_configs(meta: dict, config):
+    """The validated configs of an ensemble's members when meta.json lists them (None: the config's model)."""
+    raw = meta.get("member_configs")
+    if raw is None:
+        return None
+    from mlcli.config.load import build_config
+    from mlcli.models.ensemble import ensemble_size
+
+    if config.model.ensemble is None or not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+        raise CheckpointError("member_configs: expected a list of member configs beside an ensemble config")
+    if len(raw) != ensemble_size(config):
+        raise CheckpointError(f"member_configs lists {len(raw)} members; its config (model.ensemble.members) says "
+                              f"{ensemble_size(config)}")
+    try:
+        return [build_config(c, f"meta.json member {i}", {}) for i, c in enumerate(raw)]
+    except ConfigError as err:
+        raise CheckpointError(f"a member's config is invalid: {err}") from None
+
+
+def _expect_adapters(meta: dict, model) -> None:
+    """Placeholders for the input adapters meta.json declares, shaped as the standardization statistics."""
+    inputs = meta.get("member_inputs")
+    if inputs is None:
+        return
+    prep = meta.get("preprocess") or {}
+    members = inputs.get("members") if isinstance(inputs, dict) else None
+    if not prep.get("standardize") or not isinstance(members, list) or \
+            not all(isinstance(i, int) and 0 <= i < len(model.members) for i in members):
+        raise CheckpointError("member_inputs: expected {members: [member indices], per_channel} with standardized "
+                              "inputs")
+    per_channel = bool(inputs.get("per_channel"))
+    shape = (int(meta["input_shape"][0]),) if per_channel else tuple(int(d) for d in meta["input_shape"])
+    for i in members:
+        model.set_adapter(i, np.ones(shape), np.zeros(shape), per_channel)
 
 
 def expected_arrays(meta: dict) -> dict[str, tuple]:
@@ -123,6 +178,9 @@ def expected_arrays(meta: dict) -> dict[str, tuple]:
     n_features = int(np.prod(meta["input_shape"]))
     if model.is_network:
         specs = {f"model.{k}": v for k, v in model.state_specs().items()}
+    elif hasattr(model, "members"):
+        _check_member_count(meta, model)
+        specs = {f"model.{k}": v for k, v in model.state_specs(n_features, int(meta.get("n_classes") or 0)).items()}
     else:
         n_classes = meta.get("n_classes") or 0
         specs = {f"model.{k}": v for k, v in model.state_specs(n_features, int(n_classes)).items()}
@@ -148,6 +206,18 @@ def expected_arrays(meta: dict) -> dict[str, tuple]:
                     raise CheckpointError(f"optimizer {opt['type']} has no state {slot!r}")
                 specs[f"optim.{param}.{slot}"] = (str(params[param].dtype), tuple(params[param].shape))
     return specs
+
+
+def _check_member_count(meta: dict, model) -> None:
+    """An ensemble checkpoint holds exactly the members its config describes."""
+    from mlcli.models.ensemble import member_count
+
+    declared = meta.get("arrays")
+    names = [n.removeprefix("model.") for n in declared if n.startswith("model.")] if isinstance(declared, dict) else []
+    found = member_count(names)
+    if found != len(model.members):
+        raise CheckpointError(f"holds {found} ensemble members; its config (model.ensemble) describes "
+                              f"{len(model.members)}")
 
 
 def load_model(path: Path) -> LoadedModel:
