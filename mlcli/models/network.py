@@ -32,6 +32,8 @@ class NetworkModel:
         self.task = task
         self.label_smoothing = label_smoothing
         self.code_layer = code_layer
+        self.frozen: frozenset[str] = frozenset()  # parameter names the trainer leaves alone (`model.freeze`)
+        self.eval_layers: frozenset[int] = frozenset()  # layers run in eval mode in training (frozen batchnorm)
 
     # ------------------------------------------------------------------------------------------- training
     def loss_and_grad(self, out: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
@@ -59,10 +61,20 @@ class NetworkModel:
 
     def train_batch(self, xb: np.ndarray, yb: np.ndarray | None) -> tuple[float, np.ndarray]:
         """One forward/backward pass in training mode; returns (data loss, outputs), leaves grads in the net."""
-        out = self.net.forward(xb, train=True)
+        out = self._train_forward(xb)
         loss, dout = self.loss_and_grad(out, self.target(xb, yb))
         self.net.backward(dout, input_grad=False)
         return float(loss), out
+
+    def _train_forward(self, xb: np.ndarray) -> np.ndarray:
+        """The training-mode forward, except the layers in `eval_layers` (frozen batchnorm: running statistics
+        used and kept, as in eval mode; its backward is then the eval-mode one)."""
+        if not self.eval_layers:
+            return self.net.forward(xb, train=True)
+        x = xb
+        for i, layer in enumerate(self.net.layers):
+            x = layer.forward(x, i not in self.eval_layers)
+        return x
 
     # ---------------------------------------------------------------------------------------- inference
     def outputs(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:

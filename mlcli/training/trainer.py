@@ -78,8 +78,10 @@ def _epochs(model, optimizer, schedule, data, train_cfg, gens, augment, should_s
     reg = train_cfg.regularization
     regularize = reg.l1 > 0 or reg.l2 > 0
     clip = train_cfg.grad_clip.max_norm if train_cfg.grad_clip is not None else None
-    params = model.net.params()
-    grads = model.net.grads()
+    # frozen parameters (`model.freeze`) get no optimizer state, no update, no penalty and no clipping share
+    frozen = getattr(model, "frozen", frozenset())
+    params = {k: v for k, v in model.net.params().items() if k not in frozen}
+    grads = {k: v for k, v in model.net.grads().items() if k not in frozen}
     last_finite = float("nan")
     for epoch in range(start_epoch + 1, train_cfg.epochs + 1):
         optimizer.lr = schedule(epoch - 1)

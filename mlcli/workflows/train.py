@@ -99,8 +99,17 @@ def run_config(cfg, *, base_dir: Path | None = None, runs_dir: Path = Path("runs
     """Train a validated config. `data`: prepared splits to use (a cv fold's); `run_dir`: an exact new directory
     instead of one under `runs_dir`; `resume_from`: a run directory whose last.npz this run continues; `loaded`:
     the dataset already read (mlcli.data.pipeline.load_all), e.g. sent once to a sweep's workers."""
+    if cfg.model.ensemble is not None:  # K members, each trained by this function (mlcli.workflows.ensemble_train)
+        from mlcli.workflows.ensemble_train import train_ensemble
+
+        return train_ensemble(cfg, base_dir=base_dir, runs_dir=runs_dir, name=name, callbacks=callbacks, quiet=quiet,
+                              should_stop=should_stop, overrides=overrides, data=data, run_dir=run_dir,
+                              resume_from=resume_from, loaded=loaded)
     started, started_at = time.time(), utc_now()
     gens, data, model = setup(cfg, base_dir, data, loaded)
+    from mlcli.workflows.transfer import apply_transfer  # model.init_from, model.freeze
+
+    callbacks = (*apply_transfer(cfg, model, base_dir, resuming=resume_from is not None, quiet=quiet), *callbacks)
     previous = _load_previous(Path(resume_from), model, cfg) if resume_from is not None else None
     fit_seconds = None
     if not model.is_network:  # fit before creating the run directory: a failing fit leaves nothing behind
