@@ -180,7 +180,7 @@ def _batchnorm(spec, shape, cfg, ctx: BuildContext, bias: bool):
 
 
 def _dropout(spec, shape, cfg, ctx: BuildContext, bias: bool):
-    return Dropout(spec.p, rng=ctx.dropout_rng)
+    return Dropout(spec.p, rng=ctx.dropout_rng, mode=getattr(cfg, "dropout_mode", "inverted"))
 
 
 def _flatten(spec, shape, cfg, ctx: BuildContext, bias: bool):

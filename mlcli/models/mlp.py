@@ -2,7 +2,8 @@
 
 A Linear followed by batchnorm has no bias (batchnorm's beta plays that role; the bias would get zero gradient).
 
-Dropout is inverted dropout with p = probability of dropping; a hidden layer's own `dropout` overrides the model's.
+Dropout has p = probability of dropping (inverted, or scaled at test time with `dropout_mode: scale_at_test`); a
+hidden layer's own `dropout` overrides the model's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def build_mlp(cfg, ctx: BuildContext, *, loss: str, task: str = "classification"
             layers.append(BatchNorm1d(units, dtype=ctx.dtype))
         layers.append(activation_layer(cfg.activation, cfg.activation_options, ctx, units))
         if dropout > 0:
-            layers.append(Dropout(dropout, rng=ctx.dropout_rng))
+            layers.append(Dropout(dropout, rng=ctx.dropout_rng, mode=cfg.dropout_mode))
         width = units
     layers.append(linear_layer(ctx, width, ctx.n_outputs, cfg.init))
     return NetworkModel(Sequential(layers), loss=loss, task=task, label_smoothing=label_smoothing)

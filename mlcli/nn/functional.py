@@ -173,15 +173,19 @@ def softplus_backward(dy: np.ndarray, cache: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------- dropout
 
 
-def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Inverted dropout at training time: `y = x * mask`, `mask = [u >= p] / (1 - p)`, `u ~ U[0, 1)`.
+def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator,
+                    inverted: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Dropout at training time: `y = x * mask`, `mask = [u >= p]`, `u ~ U[0, 1)`, scaled by `1/(1 - p)` when
+    `inverted` (inverted dropout).
 
-    `p` is the probability of DROPPING a unit (0 <= p < 1); scaling the kept units by `1/(1 - p)` keeps the
-    expected activation, so evaluation is the identity. x: any shape; the cache is the scaled mask (x's shape).
+    `p` is the probability of DROPPING a unit (0 <= p < 1). Inverted dropout keeps the expected activation at
+    training time, so evaluation is the identity; without the scale (the course's first form) evaluation must
+    multiply by `1 - p` instead. x: any shape; the cache is the (scaled) mask, x's shape.
     """
     mask = rng.random(x.shape, dtype=x.dtype)
     np.greater_equal(mask, p, out=mask)
-    mask *= 1.0 / (1.0 - p)
+    if inverted:
+        mask *= 1.0 / (1.0 - p)
     return x * mask, mask
 
 

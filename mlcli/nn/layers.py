@@ -83,33 +83,43 @@ class Linear(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout: at training time each unit is zeroed with probability `p` and the kept ones are scaled
-    by `1/(1 - p)`; at evaluation time it is the identity.
+    """Dropout: at training time each unit is zeroed with probability `p`.
 
+    mode `inverted` (the default): the kept units are scaled by `1/(1 - p)` at training time and evaluation is
+    the identity. mode `scale_at_test` (the course's first form): training keeps the units as they are and
+    evaluation multiplies by `1 - p`. Both keep the expected activation equal between training and evaluation;
+    they are the same network function up to that scale of the next layer's weights.
     Shape: any -> same. The mask is drawn from the generator in `self.rng` (replace it to fix the mask).
     """
 
     kind = "dropout"
+    MODES = ("inverted", "scale_at_test")
 
-    def __init__(self, p: float, *, rng: np.random.Generator) -> None:
+    def __init__(self, p: float, *, rng: np.random.Generator, mode: str = "inverted") -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout p (probability of dropping) must be in [0, 1); got {p!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"Dropout mode must be one of {', '.join(self.MODES)}; got {mode!r}")
         self.p = float(p)
         self.rng = rng
+        self.mode = mode
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        if not train or self.p == 0.0:
+        if self.p == 0.0:
             self.cache = None
             return x
-        y, self.cache = F.dropout_forward(x, self.p, self.rng)
+        if not train:
+            self.cache = None
+            return x if self.mode == "inverted" else x * x.dtype.type(1.0 - self.p)
+        y, self.cache = F.dropout_forward(x, self.p, self.rng, inverted=self.mode == "inverted")
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy if self.cache is None else F.dropout_backward(dy, self.cache)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}" + ("" if self.mode == "inverted" else ", scale_at_test")
 
 
 class BatchNorm1d(Layer):
