@@ -12,6 +12,7 @@ The public Python API; each function is what the matching `mlcli` command calls:
     mlcli.predict(result.run_dir, "new.npz"); mlcli.gradcheck(config); mlcli.summary(config)
     best = mlcli.sweep("configs/sweeps/quickstart_grid.yaml").best                    # -> SweepResult
     mlcli.list_runs("runs", sort="val_loss"); mlcli.compare_runs([run_a, run_b])
+    mlcli.doctor(config); mlcli.explain(config); mlcli.plot([run]); mlcli.report(run)      # look inside
 
 Errors are `mlcli.errors.MlcliError` subclasses (ConfigError, DataError, CheckpointError, ...), never SystemExit.
 The layers: config -> data -> models -> runs -> training -> sweeps -> workflows -> cli, with the NumPy core
@@ -21,9 +22,9 @@ The layers: config -> data -> models -> runs -> training -> sweeps -> workflows 
 from mlcli import errors
 from mlcli.version import __version__
 
-__all__ = ["CVResult", "Callback", "Config", "RunResult", "SweepResult", "TrainedModel", "__version__",
-           "compare_runs", "cv", "errors", "evaluate", "gradcheck", "list_runs", "load", "load_config", "predict",
-           "resume", "show_run", "summary", "sweep", "train"]
+__all__ = ["CVResult", "Callback", "Config", "DoctorReport", "RunResult", "SweepResult", "TrainedModel",
+           "__version__", "compare_runs", "cv", "doctor", "errors", "evaluate", "explain", "gradcheck", "list_runs",
+           "load", "load_config", "plot", "predict", "report", "resume", "show_run", "summary", "sweep", "train"]
 
 
 def __getattr__(name: str):
@@ -44,8 +45,14 @@ def __getattr__(name: str):
         from mlcli.workflows import runs as module
     elif name in ("sweep", "SweepResult"):
         from mlcli.workflows import sweep as module
-    elif name == "summary":
+    elif name in ("summary", "explain"):
         from mlcli.workflows import summary as module
+    elif name in ("doctor", "DoctorReport"):
+        from mlcli.workflows import doctor as module
+    elif name == "plot":
+        from mlcli.workflows import plot as module
+    elif name == "report":
+        from mlcli.workflows import report as module
     elif name == "Callback":
         from mlcli.training import callbacks as module
     elif name == "Config":
