@@ -99,6 +99,7 @@ class AutoencoderModel(Section):
     activation: ActivationName = "relu"
     activation_options: ActivationOptions = ActivationOptions()
     code_activation: bool = False
+    tied_weights: bool = False
     init: InitConfig = InitConfig(scheme="xavier")
     # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
     ensemble: EnsembleConfig | None = None

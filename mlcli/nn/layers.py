@@ -82,6 +82,46 @@ class Linear(Layer):
         return f"in={self.in_features}, out={self.out_features}, bias={'b' in self.params}"
 
 
+class TiedLinear(Layer):
+    """The transpose of another Linear layer, with its own bias: `y = x @ W + b`, W the `source` layer's (out, in).
+
+    A tied-weight autoencoder's decoder layer (the course's `L = 1/2 ||W^T W x - x||^2`). W belongs to `source`
+    and is optimized and saved once, there; this layer's use of it adds `x^T dy` to the source's gradient after
+    the whole backward pass (`Sequential.backward` calls `add_shared_grads`), so that the gradient of the shared
+    matrix is the sum of both uses.
+    Shape: x (N, source.out_features) -> y (N, source.in_features). Params: `b` (source.in_features,), zeros.
+    """
+
+    kind = "tied_linear"
+
+    def __init__(self, source: Linear) -> None:
+        super().__init__()
+        self.source = source
+        self.params["b"] = np.zeros(source.in_features, dtype=source.dtype)
+        self.grads["b"] = np.zeros(source.in_features, dtype=source.dtype)
+        self.shared_grad = np.zeros_like(source.params["W"])
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        self.cache = x
+        return x @ self.source.params["W"] + self.params["b"]
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        x = self.cache
+        np.matmul(x.T, dy, out=self.shared_grad)  # (out, in): this use's share of dL/dW
+        np.sum(dy, axis=0, out=self.grads["b"])
+        return dy @ self.source.params["W"].T
+
+    def add_shared_grads(self) -> None:
+        """Add this layer's share of the tied matrix's gradient to the source layer's (after its backward)."""
+        self.source.grads["W"] += self.shared_grad
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.source.in_features,)
+
+    def extra_repr(self) -> str:
+        return f"in={self.source.out_features}, out={self.source.in_features}, tied"
+
+
 class Dropout(Layer):
     """Dropout: at training time each unit is zeroed with probability `p`.
 

@@ -41,6 +41,7 @@ class Sequential:
         if input_grad:
             for layer in reversed(self.layers):
                 dy = layer.backward(dy)
+            self._add_shared_grads()
             return dy
         first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
         for layer in reversed(self.layers[first + 1:]):
@@ -51,7 +52,14 @@ class Sequential:
                 layer.backward_params(dy)
             else:
                 layer.backward(dy)
+        self._add_shared_grads()
         return None
+
+    def _add_shared_grads(self) -> None:
+        """Layers that use another layer's matrix (TiedLinear) add their share of its gradient last."""
+        for layer in self.layers:
+            if hasattr(layer, "add_shared_grads"):
+                layer.add_shared_grads()
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Evaluation-mode forward over `x` in batches of `batch_size`, outputs concatenated along axis 0."""

@@ -63,8 +63,9 @@ def model_meta(config, data, model) -> dict:
 def _n_outputs(model) -> int:
     if hasattr(model, "members"):  # an EnsembleModel
         return model.n_outputs
-    if model.is_network:
-        return int(model.net.layers[-1].params["W"].shape[0])
+    if model.is_network:  # the last layer's output width (a Linear's rows, a tied layer's source columns)
+        last = model.net.layers[-1]
+        return int(last.out_features if hasattr(last, "out_features") else last.output_shape(())[0])
     return int(model.n_classes or 0)
 
 
@@ -87,6 +88,18 @@ def save_model(path: Path, config, model, data, *, epoch: int, metrics: dict, op
         meta.update(_ensemble_meta(model))
     if extra:
         meta.update(extra)
+    save_checkpoint(path, meta, arrays)
+
+
+def save_ensemble(path: Path, config, model, like: LoadedModel) -> None:
+    """Write an ensemble of already trained members, described (data, classes, standardization) as the member
+    checkpoint `like` is; its standardization statistics are the ensemble's."""
+    meta = {k: like.meta[k] for k in ("task", "input_shape", "n_classes", "class_names", "preprocess")}
+    meta.update({"model_type": config.model.type, "config": config.resolved(), "n_outputs": model.n_outputs,
+                 "epoch": 0, "metrics": {}, **_ensemble_meta(model)})
+    arrays = {f"model.{name}": arr for name, arr in model.state().items()}
+    if like.standardizer is not None:
+        arrays.update({f"prep.{k}": v for k, v in like.standardizer.state().items()})
     save_checkpoint(path, meta, arrays)
 
 
