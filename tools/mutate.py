@@ -45,15 +45,15 @@ from mutation_equivalents import EQUIVALENT  # noqa: E402
 # module -> the test files that exercise it (the mutant's verdict comes from these alone)
 MODULES: dict[str, list[str]] = {
     "mlcli/optim/optimizers.py": ["tests/test_optimizers.py", "tests/test_optimizer_state.py"],
-    "mlcli/optim/regularizers.py": ["tests/test_regularizers.py"],
-    "mlcli/optim/schedules.py": ["tests/test_schedules.py"],
+    "mlcli/optim/regularizers.py": ["tests/test_regularizers.py", "tests/test_regularizer_defaults.py"],
+    "mlcli/optim/schedules.py": ["tests/test_schedules.py", "tests/test_schedule_bounds.py"],
     "mlcli/optim/newton.py": ["tests/test_newton.py"],
     "mlcli/nn/layers.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/activations.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py", "tests/test_activations.py"],
     "mlcli/nn/losses.py": ["tests/test_losses.py", "tests/test_loss_edges.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/conv.py": ["tests/test_conv.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/pooling.py": ["tests/test_conv.py", "tests/test_nn_gradients.py"],
-    "mlcli/nn/init.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py"],
+    "mlcli/nn/init.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py", "tests/test_init_edges.py"],
     "mlcli/runs/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_limits.py"],
     "mlcli/data/splits.py": ["tests/test_splits.py", "tests/test_data.py"],
     "mlcli/training/trainer.py": ["tests/test_api.py", "tests/test_resume.py", "tests/test_cli_train.py"],

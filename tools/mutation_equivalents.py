@@ -67,3 +67,20 @@ EQUIVALENT += [
      "a member of exactly the data size has no room for its npy header: it is refused either way, by this "
      "check or as truncated when read"),
 ]
+
+_REG = "mlcli/optim/regularizers.py"
+_RESHAPE = "NumPy reads any negative size in reshape as 'infer this dimension': reshape(-2) is reshape(-1)"
+EQUIVALENT += [
+    (_REG, "return include_bias or name.rsplit(\".\", 1)[-1] == WEIGHT_NAME", "`1` -> `2`",
+     "the last component is the same however many splits are made from the right"),
+    (_REG, "flat = w.reshape(-1)", "`1` -> `2`", _RESHAPE),
+    (_REG, "flat = g.reshape(-1)", "`1` -> `2`", _RESHAPE),
+    (_REG, "if math.isfinite(norm) and norm > max_norm:", "`>` -> `>=`",
+     "at norm == max_norm the scale is max_norm / norm = 1: the gradients are unchanged either way"),
+]
+
+_SCHED = "mlcli/optim/schedules.py"
+EQUIVALENT += [
+    (_SCHED, "return lambda e: _cosine_value(base, min_lr, e, epochs) if e < epochs else min_lr", "`<` -> `<=`",
+     "at e == epochs the cosine value is min_lr + (base - min_lr) * (1 + cos(pi)) / 2 = min_lr exactly"),
+]
