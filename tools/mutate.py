@@ -48,7 +48,9 @@ MODULES: dict[str, list[str]] = {
     "mlcli/optim/regularizers.py": ["tests/test_regularizers.py", "tests/test_regularizer_defaults.py"],
     "mlcli/optim/schedules.py": ["tests/test_schedules.py", "tests/test_schedule_bounds.py"],
     "mlcli/optim/newton.py": ["tests/test_newton.py"],
-    "mlcli/nn/layers.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py"],
+    "mlcli/nn/layers.py": [
+        "tests/test_nn_layers.py", "tests/test_layer_edges.py", "tests/test_conv.py", "tests/test_nn_gradients.py",
+    ],
     "mlcli/nn/activations.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py", "tests/test_activations.py"],
     "mlcli/nn/losses.py": ["tests/test_losses.py", "tests/test_loss_edges.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/conv.py": ["tests/test_conv.py", "tests/test_nn_gradients.py"],
