@@ -213,6 +213,7 @@ def _run_tests(copy_root: Path, tests: list[str], timeout: float) -> str:
     pid = os.fork()
     if pid == 0:  # the child: import mlcli from the copy, run pytest, report by exit code
         try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.setpgid(0, 0)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
@@ -228,15 +229,19 @@ def _run_tests(copy_root: Path, tests: list[str], timeout: float) -> str:
         except BaseException:
             os._exit(1)
     deadline = time.monotonic() + timeout + 30
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            return {0: "passed", 3: "imported the working tree, not the copy"}.get(code, "failed")
-        time.sleep(0.05)
-    os.killpg(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return "timeout"
+    try:
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pid = 0
+                code = os.waitstatus_to_exitcode(status)
+                return {0: "passed", 3: "imported the working tree, not the copy"}.get(code, "failed")
+            time.sleep(0.05)
+        return "timeout"
+    finally:
+        if pid:  # timed out, or this process is being stopped: the child and its workers go too
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
 
 
 def mutate_module(rel: str, copy_root: Path, timeout: float, equivalent: set) -> dict:
@@ -308,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy  # noqa: F401
     import pytest  # noqa: F401
 
+    # `kill <pid>` (SIGTERM) unwinds through the finally blocks: the copy's file is restored and the copy removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = []
     try:
         for rel in modules:
