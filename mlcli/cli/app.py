@@ -118,6 +118,7 @@ def register() -> None:
         cv,
         data_cmd,
         doctor,
+        ensemble_cmd,
         eval_cmd,
         gradcheck,
         init_cmd,
@@ -143,6 +144,7 @@ def register() -> None:
     app.command("sweep", help=sweep.__doc__, no_args_is_help=True)(sweep.sweep)
     app.command("plot", help=plot.__doc__, no_args_is_help=True)(plot.plot)
     app.command("report", help=report.__doc__, no_args_is_help=True)(report.report)
+    app.command("ensemble", help=ensemble_cmd.__doc__, no_args_is_help=True)(ensemble_cmd.ensemble)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(data_cmd.app, name="data")
     app.add_typer(runs_cmd.app, name="runs")

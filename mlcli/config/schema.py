@@ -127,9 +127,6 @@ class Config(Section):
             return
         if ens.members is None or ens.members < 2:
             raise ValueError(f"model.ensemble.members: an ensemble needs at least 2 members; got {ens.members}")
-        if fitted and not ens.bagging:
-            raise ValueError(f"model.ensemble.bagging: model.type {self.model.type} is fitted in closed form, so "
-                             f"its members would be identical; set bagging: true (a bootstrap sample each)")
 
     def is_fitted_in_closed_form(self) -> bool:
         """knn, gaussian and closed-form least squares: no train section, no loss."""

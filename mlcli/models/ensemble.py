@@ -71,6 +71,15 @@ class EnsembleModel:
         self.adapter_per_channel = False
 
     @property
+    def net(self):
+        """The first member's network: the architecture every member of a trained ensemble shares, which
+        `mlcli summary`, `gradcheck` and `doctor` describe. AttributeError for classical members."""
+        first = self.members[0]
+        if not first.is_network:
+            raise AttributeError("an ensemble of classical models has no network")
+        return first.net
+
+    @property
     def n_outputs(self) -> int:
         first = self.members[0]
         if first.is_network:

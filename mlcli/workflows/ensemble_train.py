@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcli.config.load import located
 from mlcli.errors import ConfigError, DivergenceError
 from mlcli.models.registry import member_config
 from mlcli.runs.lock import RunLock
@@ -62,10 +63,15 @@ def train_ensemble(cfg, *, base_dir=None, runs_dir: Path = Path("runs"), name=No
 
     if resume_from is not None:
         raise ConfigError(f"{resume_from}: an ensemble run is not resumable; train it again")
+    ens = cfg.model.ensemble
+    if cfg.is_fitted_in_closed_form() and not ens.snapshot and not ens.bagging:
+        # an ensemble of existing fits (`mlcli ensemble CV_DIR`) may hold them; training them would repeat one fit
+        raise ConfigError(located(cfg, f"model.ensemble.bagging: model.type {cfg.model.type} is fitted in closed "
+                                       f"form, so its members would be identical; set bagging: true (a bootstrap "
+                                       f"sample each)"))
     started, started_at = time.time(), utc_now()
     if data is None:
         data = prepare(cfg.data, generators(cfg.seed), dtype=compute_dtype(cfg), base_dir=base_dir, loaded=loaded)
-    ens = cfg.model.ensemble
     run_name = name or cfg.name
     run_dir = create_run_dir(Path(runs_dir), run_name) if run_dir is None else make_exact_dir(Path(run_dir))
     with RunLock(run_dir):
@@ -87,15 +93,32 @@ def train_ensemble(cfg, *, base_dir=None, runs_dir: Path = Path("runs"), name=No
             write_summary(run_dir, summary)
             raise
         summary["members"] = rows
-        history: list[dict] = []
+        history = _member_curve(rows)
+        writer = MetricsWriter(run_dir)
+        for record in history:
+            writer.write(record)
+        final: dict = {}
         if status == "completed":
-            history, summary["test"] = _save_ensemble(cfg, data, run_dir, rows, best_models, last_models)
-        epochs = max((r.get("epochs_completed") or 0 for r in rows), default=0)
-        summary.update({"status": status, "epochs_completed": epochs, "best_epoch": None,
-                        "best": history[0] if history else {}, "final": history[0] if history else {},
-                        "ended_at": utc_now(), "seconds": time.time() - started})
+            final, summary["test"] = _save_ensemble(cfg, data, run_dir, history, best_models, last_models)
+        summary.update({"status": status, "epochs_completed": len(history), "best_epoch": None,
+                        "best": final, "final": final, "ended_at": utc_now(), "seconds": time.time() - started})
         write_summary(run_dir, summary)
     return RunResult(run_dir=run_dir, status=status, summary=summary, history=history)
+
+
+def _member_curve(rows: list[dict]) -> list[dict]:
+    """metrics.jsonl of an ensemble run: per epoch, the mean of its members' records (of the one snapshot run's);
+    the ensemble's own metrics are in summary.json (`best`, `final`, `test`)."""
+    from mlcli.runs.rundir import read_metrics
+
+    runs = list(dict.fromkeys(r["run_dir"] for r in rows))
+    histories = [read_metrics(Path(d)) for d in runs]
+    curve = []
+    for epoch in range(1, max((len(h) for h in histories), default=0) + 1):
+        records = [h[epoch - 1] for h in histories if len(h) >= epoch]
+        keys = [k for k in records[0] if k != "epoch" and all(isinstance(r.get(k), (int, float)) for r in records)]
+        curve.append({"epoch": epoch, **{k: float(np.mean([r[k] for r in records])) for k in keys}})
+    return curve
 
 
 def _member_row(i: int, seed: int, summary: dict, status: str, run_dir: Path, **extra) -> dict:
@@ -212,21 +235,20 @@ def _snapshot_members(cfg, data, run_dir: Path, options: dict):
     return rows, models, models, "completed"
 
 
-def _save_ensemble(cfg, data, run_dir: Path, rows: list[dict], best_models: list, last_models: list):
-    """Write best.npz and last.npz and the one metrics line; returns ([record], the ensemble's test metrics)."""
+def _save_ensemble(cfg, data, run_dir: Path, history: list[dict], best_models: list, last_models: list):
+    """Write best.npz and last.npz; returns the ensemble's train/val record and its test metrics."""
     from mlcli.models.ensemble import EnsembleModel
 
     ens = cfg.model.ensemble
     has_loss = "loss" in cfg.metric_names()
     best = EnsembleModel(best_models, vote=ens.vote, has_loss=has_loss)
     last = EnsembleModel(last_models, vote=ens.vote, has_loss=has_loss)
-    record: dict = {"epoch": max((r.get("epochs_completed") or 1 for r in rows), default=1)}
+    record: dict = {"epoch": len(history)}
     record.update({f"train_{k}": v for k, v in best.evaluate(data.train.x, data.train.y).items()})
     if data.val.n:
         record.update({f"val_{k}": v for k, v in best.evaluate(data.val.x, data.val.y).items()})
     test = best.evaluate(data.test.x, data.test.y) if data.test.n else {}
-    MetricsWriter(run_dir).write(record)
     checkpoints = run_dir / "checkpoints"
     save_model(checkpoints / "best.npz", cfg, best, data, epoch=record["epoch"], metrics=record)
     save_model(checkpoints / "last.npz", cfg, last, data, epoch=record["epoch"], metrics=record)
-    return [record], test
+    return record, test

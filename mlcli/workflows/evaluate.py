@@ -78,6 +78,8 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
         np.save(buf, model.codes(ds.x), allow_pickle=False)
         atomic_write_bytes(Path(codes_path), buf.getvalue())
     result = {"checkpoint": str(path), "split": split, "n": ds.n, "metrics": metrics}
+    if hasattr(model, "member_metrics"):  # one checkpoint holding an ensemble (mlcli.models.ensemble)
+        result["members"] = [{"member": i, "metrics": m} for i, m in enumerate(model.member_metrics(ds.x, ds.y))]
     if per_class and model.task == "classification":
         proba = model.probabilities(ds.x)
         result.update(classification_report(ds.y, model.predict(ds.x), proba.shape[1], loaded.meta.get("class_names"),
