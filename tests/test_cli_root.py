@@ -78,7 +78,11 @@ def test_a_command_without_arguments_still_shows_its_help(cli):
 def test_configs_folder_is_the_package_examples_folder():
     assert CONFIGS.resolve() == EXAMPLES.resolve()
     assert (EXAMPLES / "quickstart.yaml").is_file()
-    assert 'mlcli = ["examples/*.yaml"]' in (REPO / "pyproject.toml").read_text()
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mlcli"]
+    shipped = {p for pattern in patterns for p in (REPO / "mlcli").glob(pattern)}
+    assert shipped == set(EXAMPLES.rglob("*.yaml"))  # every example, sweeps included, is in the wheel
 
 
 def test_init_lists_every_example_with_a_description(cli):

@@ -155,7 +155,7 @@ class TrainConfig(Section):
     early_stopping: EarlyStopping | None = None
     dtype: Literal["float32", "float64"] = "float32"
     checkpoint_every: PositiveInt = 1
-    checkpoint_seconds: NonNegFloat = 2.0
+    checkpoint_seconds: NonNegFloat | None = 2.0  # None (as in older runs): no time limit
     diagnostics: bool = False  # per-layer activations, gradients and updates to diagnostics.jsonl
 
 

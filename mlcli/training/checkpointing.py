@@ -101,10 +101,10 @@ class LastCheckpoint(Callback):
 
     name = "last"
 
-    def __init__(self, path: Path, every: int = 1, seconds: float = 0.0) -> None:
+    def __init__(self, path: Path, every: int = 1, seconds: float | None = 0.0) -> None:
         self.path = Path(path)
         self.every = every
-        self.seconds = seconds
+        self.seconds = seconds or 0.0
         self.written_at: float | None = None
         self.written_epoch: int | None = None
 
