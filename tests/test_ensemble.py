@@ -67,3 +67,26 @@ def test_data_seed_fixes_the_split_whatever_the_run_seed():
     splits = [prepare(c.data, generators(c.seed)) for c in cfgs]
     np.testing.assert_array_equal(splits[0].test.x, splits[1].test.x)
     np.testing.assert_array_equal(splits[0].train.y, splits[1].train.y)
+
+
+def test_an_ensemble_checkpoint_evaluates_alone_and_as_one_member_of_several(tmp_path):
+    """One checkpoint holding a trained ensemble: `eval --json` reports it and each of its members; beside
+    separate checkpoints it is one member whose probabilities are its members' mean."""
+    cfg = load_config_text("seed: 2\n" + IRIS % ("softmax, ensemble: {members: 2}", TRAIN), "e.yaml")
+    ens = run_training(cfg, runs_dir=tmp_path, name="e")
+    result = runner.invoke(app, ["eval", str(ens.run_dir), "--json"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert [m["member"] for m in out["members"]] == [0, 1]
+    assert out["metrics"] == ens.summary["test"]
+    for row, member in zip(out["members"], ens.summary["members"], strict=True):
+        assert row["metrics"] == member["test"]
+    other = run_training(load_config_text("seed: 1\n" + IRIS % ("softmax", TRAIN), "s.yaml"), runs_dir=tmp_path)
+    paths = [other.best_checkpoint, ens.best_checkpoint]
+    mixed = evaluate_ensemble(paths, split="test")
+    single = load_model(paths[0])
+    ds = prepare(single.config.data, generators(single.config.seed), scaler=single.standardizer).test
+    loaded = load_model(ens.best_checkpoint)
+    inner = np.mean([m.probabilities(ds.x) for m in loaded.model.members], axis=0)
+    mean = (probabilities(single.model, ds.x) + inner) / 2
+    assert mixed["metrics"]["accuracy"] == np.mean(mean.argmax(axis=1) == ds.y)
