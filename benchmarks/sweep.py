@@ -2,10 +2,13 @@
 
 1. A grid of 16 short trials (the quickstart MLP on digits, 4 learning rates x 4 widths, `--epochs` epochs each)
    run by `mlcli.sweep` with `--scheduler serial`, `processes` with 2 workers and a Dask LocalCluster with 2
-   workers, alternating in fresh processes for `--rounds` rounds. Printed: each run's wall time, the median per
-   scheduler, the speed-up over serial (target: >= 1.8x with 2 workers on 2 cores), and the per-trial overhead
-   `(wall x workers - sum of the trials' own seconds) / trials` (targets: < 50 ms processes, < 100 ms Dask),
-   and a check that every scheduler gave the same per-trial scores.
+   workers, alternating in fresh processes for `--rounds` rounds; and the same grid doubled (x 2 activations, 32
+   trials). Printed: each run's wall time; per scheduler the median wall time and its speed-up over serial
+   (target: >= 1.8x with 2 workers on 2 cores), both for the whole sweep (which includes the one-time costs:
+   importing scikit-learn for the digits, starting workers) and for the 16 trials the doubled grid adds (the
+   marginal cost of trials: what a longer sweep converges to); the per-trial overhead of the marginal trials,
+   `(marginal wall x workers - their own seconds) / 16` (targets: < 50 ms processes, < 100 ms Dask); and a
+   check that every scheduler gave the same per-trial scores.
 2. ASHA: 27 random trials of up to 27 epochs (`pruner: asha`, factor 3) beside the same 27 trials in full:
    epochs spent, wall time, and whether both find the same best trial.
 
@@ -43,12 +46,14 @@ def environment() -> str:
     return f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, BLAS {', '.join(blas) or '?'}, env {env}"
 
 
-def one_run(scheduler: str, workers: int, epochs: int) -> dict:
+def one_run(scheduler: str, workers: int, epochs: int, double: bool) -> dict:
     """Child process: run the grid once on `scheduler`; print wall time, trial seconds and scores as JSON."""
     import mlcli
 
     spec = json.loads(json.dumps(GRID))
     spec["base"]["train"]["epochs"] = epochs
+    if double:
+        spec["parameters"]["model.activation"] = ["relu", "tanh"]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = mlcli.sweep(spec, runs_dir=tmp, scheduler=scheduler, workers=workers)
@@ -88,30 +93,34 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--asha-trials", type=int, default=27)
     parser.add_argument("--asha-epochs", type=int, default=27)
-    parser.add_argument("--child", nargs=2, metavar=("SCHEDULER", "WORKERS"))
+    parser.add_argument("--child", nargs=3, metavar=("SCHEDULER", "WORKERS", "DOUBLE"))
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.child[0], int(args.child[1]), args.epochs)))
+        print(json.dumps(one_run(args.child[0], int(args.child[1]), args.epochs, args.child[2] == "1")))
         return
-    print(environment())
+    print(environment(), f"load average {os.getloadavg()[0]:.2f}")
     plan = [("serial", 1), ("processes", 2), ("dask", 2)]
-    runs: dict[str, list[dict]] = {name: [] for name, _ in plan}
+    runs: dict[tuple[str, bool], list[dict]] = {(name, d): [] for name, _ in plan for d in (False, True)}
     for r in range(args.rounds):
-        for name, workers in plan:
-            out = subprocess.run([sys.executable, __file__, "--child", name, str(workers), "--epochs",
-                                  str(args.epochs)], capture_output=True, text=True, check=True)
-            res = json.loads(out.stdout.strip().splitlines()[-1])
-            runs[name].append(res)
-            overhead = (res["wall"] * workers - res["trial_seconds"]) / res["n"]
-            print(f"round {r + 1} {name:9s} x{workers}: {res['wall']:.2f} s wall, {res['trial_seconds']:.2f} s in "
-                  f"trials, overhead {overhead * 1000:.0f} ms/trial")
-    serial = statistics.median(x["wall"] for x in runs["serial"])
-    same = all(x["scores"] == runs["serial"][0]["scores"] for rs in runs.values() for x in rs)
+        for double in (False, True):
+            for name, workers in plan:
+                out = subprocess.run([sys.executable, __file__, "--child", name, str(workers), str(int(double)),
+                                      "--epochs", str(args.epochs)], capture_output=True, text=True, check=True)
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                runs[name, double].append(res)
+                print(f"round {r + 1} {name:9s} x{workers} {res['n']} trials: {res['wall']:.2f} s wall, "
+                      f"{res['trial_seconds']:.2f} s in trials")
+    med = {key: statistics.median(x["wall"] for x in rs) for key, rs in runs.items()}
+    own = {key: statistics.median(x["trial_seconds"] for x in rs) for key, rs in runs.items()}
+    serial_whole, serial_marginal = med["serial", False], med["serial", True] - med["serial", False]
+    reference = runs["serial", False][0]["scores"]
+    same = all(x["scores"] == reference for (name, d), rs in runs.items() if not d for x in rs)
     for name, workers in plan:
-        wall = statistics.median(x["wall"] for x in runs[name])
-        overhead = statistics.median((x["wall"] * workers - x["trial_seconds"]) / x["n"] for x in runs[name])
-        print(f"ratio serial/{name}: {serial / wall:.2f}x speed-up median ({wall:.2f} s), per-trial overhead "
-              f"{overhead * 1000:.0f} ms")
+        marginal = med[name, True] - med[name, False]
+        overhead = (marginal * workers - (own[name, True] - own[name, False])) / 16
+        print(f"ratio serial/{name}: {serial_whole / med[name, False]:.2f}x speed-up median of the whole sweep "
+              f"({med[name, False]:.2f} s), {serial_marginal / marginal:.2f}x on the 16 added trials "
+              f"({marginal:.2f} s), per-trial overhead {overhead * 1000:.0f} ms")
     print(f"identical per-trial scores on every scheduler: {same}")
     asha_vs_full(args.asha_trials, args.asha_epochs)
 
