@@ -11,6 +11,12 @@ The label is what `model.predict` decides (the argmax of the probabilities, for 
 
 Inputs: a `.npz` with an array `x` (N, ...) (a `y` in it is ignored) or a `.npy` array (N, ...), each sample of the
 shape the model was trained on.
+
+Memory: the inputs stream through in batches of `BATCH_ROWS` rows (checked, converted to float64, standardized,
+predicted, then dropped), so that only the predictions, never a float64 copy of all inputs, are held at once. A
+`.npy` file is memory-mapped and read batch by batch; a `.npz` member is read whole (a zip member cannot be mapped)
+in its stored dtype. `BATCH_ROWS` is a multiple of the networks' inference batch (1024), so that every row meets
+the same GEMMs as in one call: the predictions are bit-identical to predicting all rows at once.
 """
 
 from __future__ import annotations
@@ -23,14 +29,22 @@ from mlcli.errors import DataError
 from mlcli.runs.rundir import checkpoint_path
 from mlcli.runs.snapshot import load_model, prepare_inputs
 
+BATCH_ROWS = 4096
+
 
 def read_inputs(path: Path) -> np.ndarray:
     """x: (N, ...) float64 from a .npz (array `x`) or .npy file, read without pickle."""
+    return check_samples(open_inputs(path), str(path))
+
+
+def open_inputs(path: Path) -> np.ndarray:
+    """x: (N, ...) as stored, without pickle: a .npy memory-mapped (read only), a .npz's array `x` loaded.
+    Only the dtype kind and the rank are checked here; `check_samples` checks values, batch by batch."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
         if path.suffix == ".npy":
-            x = np.load(path, allow_pickle=False)
+            x = np.load(path, mmap_mode="r", allow_pickle=False)
         elif path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
                 if "x" not in archive.files:
@@ -40,19 +54,41 @@ def read_inputs(path: Path) -> np.ndarray:
             raise DataError(f"{path}: predict reads a .npz (array x) or a .npy file; got '{path.suffix}'")
     except (ValueError, OSError) as err:
         raise DataError(f"{path}: cannot read: {err}") from None
-    return check_samples(x, str(path))
+    _check_kind(x, str(path))
+    return x
 
 
-def check_samples(x: np.ndarray, source: str) -> np.ndarray:
-    """x as float64 (N, ...) samples; DataError naming `source` for a non-numeric array or a NaN/inf entry."""
+def _check_kind(x: np.ndarray, source: str) -> None:
     if x.dtype.kind not in "fiub" or x.ndim < 2:
         raise DataError(f"{source}: x must be a numeric array (N, ...) of samples; got {x.dtype} {x.shape}")
+
+
+def check_samples(x: np.ndarray, source: str, first_row: int = 0) -> np.ndarray:
+    """x as float64 (N, ...) samples; DataError naming `source` for a non-numeric array or a NaN/inf entry
+    (its row counted from `first_row`, for a batch of a larger array)."""
+    _check_kind(x, source)
     x = x.astype(np.float64)
     bad = ~np.isfinite(x.reshape(len(x), -1))
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(f"{source}: sample {row}, feature {col} is {x.reshape(len(x), -1)[row, col]}; clean it first")
+        raise DataError(f"{source}: sample {first_row + row}, feature {col} is {x.reshape(len(x), -1)[row, col]}; "
+                        f"clean it first")
     return x
+
+
+def predict_arrays(loaded, x: np.ndarray, source: str, *, proba: bool = False,
+                   batch_rows: int = BATCH_ROWS) -> tuple[np.ndarray, np.ndarray | None]:
+    """(predictions (N,) or (N, k), class probabilities (N, C) or None) of `loaded`'s model for raw samples x
+    (N, ...), any numeric dtype, e.g. a memory map: each batch of `batch_rows` rows is checked, standardized and
+    predicted on its own, so the memory beyond the outputs is a few batches."""
+    _check_kind(x, source)
+    preds, probs = [], []
+    for start in range(0, max(len(x), 1), batch_rows):
+        xb = prepare_inputs(loaded, check_samples(x[start:start + batch_rows], source, start), source)
+        preds.append(loaded.model.predict(xb))
+        if proba:
+            probs.append(loaded.model.probabilities(xb))
+    return np.concatenate(preds), (np.concatenate(probs) if proba else None)
 
 
 def predict(checkpoint, inputs, *, out: str | Path | None = None, proba: bool = False) -> list[dict]:
@@ -65,13 +101,12 @@ def predict(checkpoint, inputs, *, out: str | Path | None = None, proba: bool = 
         raise ConfigError(f"--proba needs a classifier; this checkpoint holds a {loaded.config.model.type} "
                           f"({loaded.model.task}), which predicts values, not classes")
     if isinstance(inputs, (str, Path)):
-        x, source = read_inputs(Path(inputs)), str(inputs)
+        x, source = open_inputs(Path(inputs)), str(inputs)
     else:
-        x, source = check_samples(np.asarray(inputs), "inputs"), "inputs"
-    x = prepare_inputs(loaded, x, source)
-    rows = prediction_rows(loaded, loaded.model.predict(x))
-    if proba:
-        p = loaded.model.probabilities(x)
+        x, source = np.asarray(inputs), "inputs"
+    pred, p = predict_arrays(loaded, x, source, proba=proba)
+    rows = prediction_rows(loaded, pred)
+    if p is not None:
         add_probabilities(rows, p, class_names(loaded, p.shape[1]))
     if out is not None:
         write_predictions_csv(rows, Path(out))
