@@ -70,22 +70,6 @@ class EnsembleModel:
         self.adapters: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.adapter_per_channel = False
 
-    @property
-    def net(self):
-        """The first member's network: the architecture every member of a trained ensemble shares, which
-        `mlcli summary`, `gradcheck` and `doctor` describe. AttributeError for classical members."""
-        first = self.members[0]
-        if not first.is_network:
-            raise AttributeError("an ensemble of classical models has no network")
-        return first.net
-
-    @property
-    def n_outputs(self) -> int:
-        first = self.members[0]
-        if first.is_network:
-            return int(first.net.layers[-1].params["W"].shape[0])
-        return int(first.n_classes or 0)
-
     # ---------------------------------------------------------------------------------------- adapters
     def set_adapter(self, i: int, scale: np.ndarray, shift: np.ndarray, per_channel: bool) -> None:
         """Member `i` sees `x * scale + shift` (per feature, or per channel of NCHW images)."""

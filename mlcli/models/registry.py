@@ -75,15 +75,24 @@ def n_outputs(config, n_classes: int, n_targets: int, n_features: int) -> int:
     return n_classes
 
 
-def build_model(config, ctx: BuildContext, member_configs=None):
+def build_model(config, ctx: BuildContext):
     """Build the model a validated `Config` describes; a ConfigError names the config file and the field's line.
 
-    With `model.ensemble`, an `EnsembleModel` of its members (`mlcli.models.ensemble`): each the config's model
-    without the ensemble section, or, given `member_configs` (validated Configs, e.g. of the sweep trials an
-    ensemble was built from), one member per config."""
+    For a config with `model.ensemble` this is one member (the architecture every member shares, which `mlcli
+    summary`, `gradcheck` and `doctor` describe and each member's run trains); `build_ensemble_model` builds all
+    of them (the checkpoint reader)."""
     try:
-        if config.model.ensemble is None:
-            return MODEL_BUILDERS[config.model.type](config.model, ctx, config.loss_config())
+        member = config if config.model.ensemble is None else member_config(config)
+        return MODEL_BUILDERS[member.model.type](member.model, ctx, member.loss_config())
+    except ConfigError as err:
+        raise ConfigError(located(config, str(err))) from None
+
+
+def build_ensemble_model(config, ctx: BuildContext, member_configs=None):
+    """The `EnsembleModel` (`mlcli.models.ensemble`) of a config with `model.ensemble`: its members each the
+    config's model without the ensemble section, or, given `member_configs` (validated Configs, e.g. of the sweep
+    trials an ensemble was built from), one member per config."""
+    try:
         return _ensemble(config, ctx, member_configs)
     except ConfigError as err:
         raise ConfigError(located(config, str(err))) from None

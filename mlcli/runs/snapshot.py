@@ -61,8 +61,8 @@ def model_meta(config, data, model) -> dict:
 
 
 def _n_outputs(model) -> int:
-    if hasattr(model, "members"):  # an EnsembleModel
-        return model.n_outputs
+    if hasattr(model, "members"):  # an EnsembleModel: its members' (one task, one set of classes)
+        return _n_outputs(model.members[0])
     if model.is_network:  # the last layer's output width (a Linear's rows, a tied layer's source columns)
         last = model.net.layers[-1]
         return int(last.out_features if hasattr(last, "out_features") else last.output_shape(())[0])
@@ -95,7 +95,7 @@ def save_ensemble(path: Path, config, model, like: LoadedModel) -> None:
     """Write an ensemble of already trained members, described (data, classes, standardization) as the member
     checkpoint `like` is; its standardization statistics are the ensemble's."""
     meta = {k: like.meta[k] for k in ("task", "input_shape", "n_classes", "class_names", "preprocess")}
-    meta.update({"model_type": config.model.type, "config": config.resolved(), "n_outputs": model.n_outputs,
+    meta.update({"model_type": config.model.type, "config": config.resolved(), "n_outputs": _n_outputs(model),
                  "epoch": 0, "metrics": {}, **_ensemble_meta(model)})
     arrays = {f"model.{name}": arr for name, arr in model.state().items()}
     if like.standardizer is not None:
@@ -123,7 +123,7 @@ def _rebuild(meta: dict):
     """The config and a freshly built (untrained) model from a checkpoint's meta."""
     from mlcli.config.load import build_config
     from mlcli.models.context import BuildContext, compute_dtype
-    from mlcli.models.registry import build_model
+    from mlcli.models.registry import build_ensemble_model, build_model
 
     try:
         config = build_config(meta["config"], "meta.json", {})
@@ -139,7 +139,8 @@ def _rebuild(meta: dict):
                        init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
     members = _member_configs(meta, config)
     try:
-        model = build_model(config, ctx, members)
+        model = build_model(config, ctx) if config.model.ensemble is None else build_ensemble_model(config, ctx,
+                                                                                                   members)
     except ConfigError as err:
         raise CheckpointError(f"its model cannot be built: {err}") from None
     except MemoryError:
@@ -189,11 +190,11 @@ def expected_arrays(meta: dict) -> dict[str, tuple]:
     """Every array the checkpoint must hold, name -> (dtype, shape), derived from meta's config."""
     _config, model = _rebuild(meta)
     n_features = int(np.prod(meta["input_shape"]))
-    if model.is_network:
-        specs = {f"model.{k}": v for k, v in model.state_specs().items()}
-    elif hasattr(model, "members"):
+    if hasattr(model, "members"):
         _check_member_count(meta, model)
         specs = {f"model.{k}": v for k, v in model.state_specs(n_features, int(meta.get("n_classes") or 0)).items()}
+    elif model.is_network:
+        specs = {f"model.{k}": v for k, v in model.state_specs().items()}
     else:
         n_classes = meta.get("n_classes") or 0
         specs = {f"model.{k}": v for k, v in model.state_specs(n_features, int(n_classes)).items()}

@@ -77,7 +77,7 @@ def train_ensemble(cfg, *, base_dir=None, runs_dir: Path = Path("runs"), name=No
     with RunLock(run_dir):
         write_config(run_dir, cfg.resolved())
         summary = {"run_dir": str(run_dir), "name": run_name, "seed": cfg.seed, "model": cfg.model.type,
-                   "task": data.task if cfg.task() != "reconstruction" else "reconstruction",
+                   "task": cfg.task(),
                    "n_train": data.train.n, "n_val": data.val.n, "n_test": data.test.n, "started_at": started_at,
                    "ensemble": ens.model_dump(mode="json"),
                    **provenance(base_dir, override_items(overrides))}
