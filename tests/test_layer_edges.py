@@ -120,3 +120,37 @@ def test_batchnorm2d_normalizes_each_channel_over_n_h_w():
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0.0, atol=1e-12)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), x.var(axis=(0, 2, 3)) / (x.var(axis=(0, 2, 3)) + 1e-5))
     assert y.flags.c_contiguous
+
+
+def test_tied_linear_uses_the_transposed_source_and_its_own_bias():
+    from mlcli.nn.layers import TiedLinear
+
+    source = Linear(3, 2, rng=rng(), dtype=np.float64)  # W: (2, 3)
+    tied = TiedLinear(source)
+    tied.params["b"][...] = [1.0, -2.0, 0.5]
+    x = rng(1).standard_normal((4, 2))
+    W = source.params["W"]
+    np.testing.assert_allclose(tied.forward(x), x @ W + tied.params["b"], rtol=1e-12)
+    dy = rng(2).standard_normal((4, 3))
+    np.testing.assert_allclose(tied.backward(dy), dy @ W.T, rtol=1e-12)
+    np.testing.assert_allclose(tied.grads["b"], dy.sum(axis=0), rtol=1e-12)
+    source.grads["W"][...] = 1.0
+    tied.add_shared_grads()
+    np.testing.assert_allclose(source.grads["W"], 1.0 + x.T @ dy, rtol=1e-12)
+
+
+def test_dropout_scale_at_test_scales_in_evaluation_and_names_its_mode():
+    layer = Dropout(0.25, rng=rng(), mode="scale_at_test")
+    x = np.ones((2, 4), dtype=np.float32)
+    np.testing.assert_array_equal(layer.forward(x), np.full((2, 4), 0.75, dtype=np.float32))
+    assert layer.extra_repr() == "p=0.25, scale_at_test"
+    assert Dropout(0.5, rng=rng()).extra_repr() == "p=0.5"
+    with pytest.raises(ValueError, match="Dropout mode must be one of inverted, scale_at_test"):
+        Dropout(0.5, rng=rng(), mode="course")
+
+
+def test_batchnorm2d_running_variance_is_unbiased_with_two_values_per_channel():
+    layer = BatchNorm2d(1, momentum=1.0, dtype=np.float64)
+    layer.forward(np.array([1.0, 3.0]).reshape(2, 1, 1, 1), train=True)
+    np.testing.assert_allclose(layer.buffers["running_var"], [2.0])  # biased 1.0 * 2 / (2 - 1)
+    np.testing.assert_allclose(layer.buffers["running_mean"], [2.0])

@@ -84,3 +84,18 @@ EQUIVALENT += [
     (_SCHED, "return lambda e: _cosine_value(base, min_lr, e, epochs) if e < epochs else min_lr", "`<` -> `<=`",
      "at e == epochs the cosine value is min_lr + (base - min_lr) * (1 + cos(pi)) / 2 = min_lr exactly"),
 ]
+
+_LAYERS = "mlcli/nn/layers.py"
+EQUIVALENT += [
+    (_LAYERS, "def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:", "`False` -> `True`",
+     "Linear, TiedLinear and Flatten compute the same in both modes (Dropout's and BatchNorm's defaults, on "
+     "lines of the same text, are killed by test_layer_edges.py, so this entry only ever matches these)"),
+    (_LAYERS, "F.linear_backward(dy, self.cache, dW=self.grads[\"W\"], db=self.grads.get(\"b\"), need_dx=False)",
+     "`False` -> `True`", "computing the unused input gradient only costs time; the parameter gradients are equal"),
+    (_LAYERS, "if self.p == 0.0:", "`0.0` -> `1.0`",
+     "p = 0 then goes through dropout_forward with a keep-everything mask and scale 1: the same values"),
+    (_LAYERS, "self._train_mode = False", "`False` -> `True`",
+     "only read by backward, which needs a forward first, and forward always sets it"),
+    (_LAYERS, "return x.reshape(x.shape[0], -1)", "`1` -> `2`", _RESHAPE),
+    (_LAYERS, "return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])", "`1` -> `2`", _RESHAPE),
+]
