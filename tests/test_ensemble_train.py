@@ -252,3 +252,20 @@ def test_shipped_ensemble_configs_train(tmp_path):
         summary = json.loads((run / "summary.json").read_text())
         assert summary["status"] == "completed" and summary["test"]["accuracy"] > 0.8, summary["test"]
         assert len(summary["members"]) == {"ensemble_mlp": 3, "ensemble_snapshot": 2, "ensemble_bagging": 7}[name]
+
+
+def test_regression_ensembles_average_outputs_and_cv_runs_an_ensemble_config(tmp_path):
+    cfg = {"data": {"type": "diabetes"}, "model": {"type": "linear_regression", "solver": "closed_form",
+                                                   "ensemble": {"members": 2, "bagging": True}}}
+    result = mlcli.train(cfg, runs_dir=tmp_path)
+    loaded = load_model(result.best_checkpoint)
+    from mlcli.data.pipeline import prepare
+    from mlcli.seeding import generators
+
+    test = prepare(loaded.config.data, generators(loaded.config.seed), scaler=loaded.standardizer).test
+    mean = np.mean([m.predict(test.x) for m in loaded.model.members], axis=0)
+    assert result.metrics["mse"] == pytest.approx(float(np.mean((mean - test.y) ** 2)), rel=1e-9)
+    folds = mlcli.cv(_with(IRIS, ensemble={"members": 2}), folds=2, runs_dir=tmp_path)
+    assert [f["status"] for f in folds.folds] == ["completed", "completed"]
+    assert set(folds.mean) == {"loss", "accuracy"}
+    assert (folds.cv_dir / "fold-1" / "members" / "member-2" / "checkpoints" / "best.npz").is_file()
