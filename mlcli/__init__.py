@@ -23,8 +23,9 @@ from mlcli import errors
 from mlcli.version import __version__
 
 __all__ = ["CVResult", "Callback", "Config", "DoctorReport", "RunResult", "SweepResult", "TrainedModel",
-           "__version__", "compare_runs", "cv", "doctor", "errors", "evaluate", "explain", "gradcheck", "list_runs",
-           "load", "load_config", "plot", "predict", "report", "resume", "show_run", "summary", "sweep", "train"]
+           "__version__", "build_ensemble", "compare_runs", "cv", "doctor", "errors", "evaluate", "explain",
+           "gradcheck", "list_runs", "load", "load_config", "plot", "predict", "report", "resume", "show_run",
+           "summary", "sweep", "train"]
 
 
 def __getattr__(name: str):
@@ -43,6 +44,8 @@ def __getattr__(name: str):
         from mlcli.workflows import gradcheck as module
     elif name in ("list_runs", "show_run", "compare_runs"):
         from mlcli.workflows import runs as module
+    elif name == "build_ensemble":
+        from mlcli.workflows import ensemble_build as module
     elif name in ("sweep", "SweepResult"):
         from mlcli.workflows import sweep as module
     elif name in ("summary", "explain"):
