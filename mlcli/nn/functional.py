@@ -67,6 +67,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`y = max(x, 0)`; the cache is the output `y` (its sign is the mask). Large batches are split over threads."""
+    if x.size < parallel.MIN_ELEMENTS:  # one call, as for_each_chunk would make it, without its set-up
+        y = np.maximum(x, 0)
+        return y, y
     y = np.empty(x.shape, dtype=np.result_type(x, 0))
     parallel.for_each_chunk(lambda s: np.maximum(x[s], 0, out=y[s]), len(x), x.size)
     return y, y
@@ -74,6 +77,8 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def relu_backward(dy: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """`dx = dy * [y > 0]`. Large batches are split over threads."""
+    if dy.size < parallel.MIN_ELEMENTS:
+        return np.multiply(dy, cache > 0)
     dx = np.empty(dy.shape, dtype=np.result_type(dy, np.bool_))
     parallel.for_each_chunk(lambda s: np.multiply(dy[s], cache[s] > 0, out=dx[s]), len(dy), dy.size)
     return dx

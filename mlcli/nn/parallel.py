@@ -69,8 +69,8 @@ def for_each_chunk(fn: Callable[[slice], object], n: int, size: int) -> None:
     slices must be independent: each `fn` writes only its own rows of the outputs. An exception in any slice
     is raised here after all slices have finished.
     """
-    threads = num_threads()
-    if threads == 1 or size < MIN_ELEMENTS or n < 2 or getattr(_in_worker, "active", False):
+    # the cheap tests first: reading the environment (num_threads) costs microseconds, a small layer's whole pass
+    if size < MIN_ELEMENTS or n < 2 or getattr(_in_worker, "active", False) or (threads := num_threads()) == 1:
         fn(slice(0, n))
         return
     first, *rest = batch_slices(n, threads)
