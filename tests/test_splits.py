@@ -119,3 +119,13 @@ def test_stratify_refuses_targets_that_are_not_1d_class_labels(y):
         holdout_split(y, rng=np.random.default_rng(0))
     train, val, test = holdout_split(y, rng=np.random.default_rng(0), stratify=False)
     assert len(train) + len(val) + len(test) == 10
+
+
+def test_k_folds_of_exactly_k_samples_hold_one_sample_each():
+    from mlcli.data.splits import kfold_indices
+
+    folds = kfold_indices(np.arange(3.0), k=3, rng=np.random.default_rng(0), stratify=False)
+    assert sorted(int(val[0]) for _, val in folds) == [0, 1, 2]
+    assert all(len(train) == 2 and len(val) == 1 for train, val in folds)
+    folds = kfold_indices(np.array([0, 0, 1, 1]), k=2, rng=np.random.default_rng(0))
+    assert all(sorted(np.array([0, 0, 1, 1])[val]) == [0, 1] for _, val in folds)
