@@ -138,6 +138,8 @@ def worker_torch(model: str, epochs: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     from mlcli.workflows.build import make_schedule
 
+    torch.manual_seed(0)  # torch's dropout masks: the same in every run (they differ from mlcli's in any case)
+
     config, gens, data, net_model = load(model, epochs)
     net = torch_twin(net_model).train()
     x, y = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
