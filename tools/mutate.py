@@ -47,7 +47,7 @@ MODULES: dict[str, list[str]] = {
     "mlcli/optim/optimizers.py": ["tests/test_optimizers.py", "tests/test_optimizer_state.py"],
     "mlcli/optim/regularizers.py": ["tests/test_regularizers.py", "tests/test_regularizer_defaults.py"],
     "mlcli/optim/schedules.py": ["tests/test_schedules.py", "tests/test_schedule_bounds.py"],
-    "mlcli/optim/newton.py": ["tests/test_newton.py"],
+    "mlcli/optim/newton.py": ["tests/test_newton.py", "tests/test_newton_edges.py"],
     "mlcli/nn/layers.py": [
         "tests/test_nn_layers.py", "tests/test_layer_edges.py", "tests/test_conv.py", "tests/test_nn_gradients.py",
     ],

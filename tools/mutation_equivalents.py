@@ -99,3 +99,11 @@ EQUIVALENT += [
     (_LAYERS, "return x.reshape(x.shape[0], -1)", "`1` -> `2`", _RESHAPE),
     (_LAYERS, "return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])", "`1` -> `2`", _RESHAPE),
 ]
+
+_NEWTON = "mlcli/optim/newton.py"
+EQUIVALENT += [
+    (_NEWTON, "diag = np.einsum(\"nc,nj,nk->cjk\", p, A, A, optimize=True) / N  # (C, D+1, D+1)", "`True` -> `False`",
+     "optimize only picks the contraction order (speed); the Hessian is the same up to rounding"),
+    (_NEWTON, "size = f\"{nbytes / 2**20:.1f} MB\" if nbytes >= 0.1 * 2**20 else f\"{nbytes / 2**10:.1f} KB\"",
+     "`>=` -> `>`", "nbytes is an integer and 0.1 * 2**20 = 104857.6 is not: the two comparisons never differ"),
+]
