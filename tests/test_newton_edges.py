@@ -73,3 +73,16 @@ def test_each_step_counts_once():
     opt.step_model(W, b, X, Y_REG, "linear")
     opt.step_model(W, b, X, Y_REG, "linear")
     assert opt.t == 2
+
+
+def test_each_objective_defaults_to_no_penalty():
+    from mlcli.optim.newton import linear_objective, logistic_objective
+
+    theta3, theta1 = RNG.standard_normal(12), RNG.standard_normal(4)
+    for plain, zero in [
+        (softmax_objective(theta3, X, Y_CLASS, 3), softmax_objective(theta3, X, Y_CLASS, 3, 0.0)),
+        (logistic_objective(theta1, X, Y_BIN), logistic_objective(theta1, X, Y_BIN, 0.0)),
+        (linear_objective(theta1, X, Y_REG, 1), linear_objective(theta1, X, Y_REG, 1, 0.0)),
+    ]:
+        for a, b in zip(plain, zero, strict=True):
+            np.testing.assert_array_equal(a, b)
