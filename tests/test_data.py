@@ -149,7 +149,8 @@ def test_bundled_errors_name_the_dataset_and_the_fix(monkeypatch):
         load_bundled("iriss")
     with pytest.raises(DataError, match="dataset 'wine' is tabular; as_images applies only to 'digits'"):
         load_bundled("wine", as_images=True)
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes `import sklearn.datasets` fail
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # scikit-learn not installed: its import and spec fail
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(DataError) as err:
         load_bundled("digits")
     assert str(err.value) == ("dataset 'digits' needs scikit-learn: pip install scikit-learn "
@@ -424,3 +425,22 @@ def test_standardizer_per_channel_and_state_round_trip():
         sc.transform(np.zeros((2, 1, 4, 4)))
     with pytest.raises(ValueError, match="finite and std > 0"):
         Standardizer().from_state({"mean": np.zeros(2), "std": np.zeros(2)})
+
+
+def test_digits_read_without_importing_sklearn_equal_load_digits():
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from mlcli.data.bundled import _digits_without_importing_sklearn, load_bundled
+
+    bunch, ref = _digits_without_importing_sklearn(), load_digits()
+    np.testing.assert_array_equal(bunch.data, ref.data)
+    np.testing.assert_array_equal(bunch.target, ref.target)
+    assert bunch.feature_names == ref.feature_names and list(bunch.target_names) == list(ref.target_names)
+    ds = load_bundled("digits")
+    np.testing.assert_array_equal(ds.x, ref.data) and np.testing.assert_array_equal(ds.y, ref.target)
+    code = ("import sys; from mlcli.data.bundled import load_bundled; load_bundled('digits'); "
+            "print('sklearn' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
