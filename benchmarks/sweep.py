@@ -1,6 +1,6 @@
 """Benchmark: sweeps on each scheduler, and ASHA beside the same trials run in full.
 
-1. A grid of 16 short trials (the quickstart MLP on digits, 4 learning rates x 4 widths, `--epochs` epochs each)
+1. A grid of 16 short trials (an MLP on digits, 4 learning rates x 4 widths, `--epochs` (20) epochs each)
    run by `mlcli.sweep` with `--scheduler serial`, `processes` with 2 workers and a Dask LocalCluster with 2
    workers, alternating in fresh processes for `--rounds` rounds; and the same grid doubled (x 2 activations, 32
    trials). Printed: each run's wall time; per scheduler the median wall time and its speed-up over serial
@@ -90,7 +90,7 @@ def asha_vs_full(trials: int, epochs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--asha-trials", type=int, default=27)
     parser.add_argument("--asha-epochs", type=int, default=27)
     parser.add_argument("--child", nargs=3, metavar=("SCHEDULER", "WORKERS", "DOUBLE"))
