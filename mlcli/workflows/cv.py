@@ -162,15 +162,21 @@ def run_fold(config: dict, fold: int, data: PreparedData, dest: str) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _parallel_folds(cfg, datas, cv_dir: Path, scheduler, workers, scheduler_file, should_stop):
-    """Run the folds through an executor; write each fold's files as it arrives."""
+def run_folds_in_parallel(jobs, *, scheduler: str, workers: int | None, scheduler_file: str | None = None,
+                          should_stop=None, what: str = "cv") -> tuple[dict[str, dict], str]:
+    """Run prepared-data trainings (cv folds, ensemble members) as `run_fold` tasks of an executor.
+
+    jobs: (key, config dict, PreparedData, run directory) each; every run's files are written into its directory
+    as it arrives. Returns ({key: run_fold's value}, "completed" | "interrupted"); a failed run is an MlcliError
+    naming `what` and the key.
+    """
     from mlcli.sweeps.executors import make_executor
 
-    results, status = {}, "completed"
+    values, status = {}, "completed"
     with make_executor(scheduler, workers, scheduler_file=scheduler_file) as executor:
-        for i, data in enumerate(datas):
-            dest = str((cv_dir / f"fold-{i + 1}").resolve())
-            executor.submit(f"fold-{i + 1}", run_fold, cfg.resolved(), i + 1, data, dest)
+        for n, (key, config, data, run_dir) in enumerate(jobs, start=1):
+            executor.submit(key, run_fold, config, n, data, str(Path(run_dir).resolve()))
+        dirs = {key: Path(run_dir) for key, _, _, run_dir in jobs}
         while executor.in_flight():
             if should_stop is not None and should_stop() and status != "interrupted":
                 status = "interrupted"
@@ -179,14 +185,23 @@ def _parallel_folds(cfg, datas, cv_dir: Path, scheduler, workers, scheduler_file
             if res is None:
                 continue
             if res.error is not None:
-                raise MlcliError(f"cv {res.key}: {res.error}")
-            fold = int(res.key.split("-")[1])
+                raise MlcliError(f"{what} {res.key}: {res.error}")
             for rel, blob in res.value["files"].items():
-                path = cv_dir / res.key / rel
+                path = dirs[res.key] / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(blob)
-            results[fold] = _fold_row(fold, res.value["summary"], res.value["status"], cv_dir / res.key)
-    return [results[f] for f in sorted(results)], status
+            values[res.key] = res.value
+    return values, status
+
+
+def _parallel_folds(cfg, datas, cv_dir: Path, scheduler, workers, scheduler_file, should_stop):
+    """Run the folds through an executor; write each fold's files as it arrives."""
+    jobs = [(f"fold-{i + 1}", cfg.resolved(), data, cv_dir / f"fold-{i + 1}") for i, data in enumerate(datas)]
+    values, status = run_folds_in_parallel(jobs, scheduler=scheduler, workers=workers,
+                                           scheduler_file=scheduler_file, should_stop=should_stop)
+    rows = {int(key.split("-")[1]): _fold_row(int(key.split("-")[1]), v["summary"], v["status"], cv_dir / key)
+            for key, v in values.items()}
+    return [rows[f] for f in sorted(rows)], status
 
 
 def expand_overrides(overrides) -> list[list[str]]:

@@ -170,37 +170,23 @@ def _independent_members(cfg, data, run_dir: Path, options: dict):
 
 
 def _parallel_members(cfg, configs, datas, members_dir: Path, should_stop):
-    """The members as pure tasks of a process pool (`mlcli.workflows.cv.run_fold`); their files written here."""
-    from mlcli.errors import MlcliError
-    from mlcli.sweeps.executors import make_executor
-    from mlcli.workflows.cv import run_fold
+    """The members as pure tasks of a process pool (`mlcli.workflows.cv.run_folds_in_parallel`); their files
+    written here."""
+    from mlcli.workflows.cv import run_folds_in_parallel
 
-    results, status = {}, "completed"
-    workers = min(cfg.model.ensemble.workers, len(configs))
-    with make_executor("processes", workers) as executor:
-        for i, (mcfg, (mdata, _unique)) in enumerate(zip(configs, datas, strict=True)):
-            dest = str((members_dir / f"member-{i + 1}").resolve())
-            executor.submit(f"member-{i + 1}", run_fold, mcfg.resolved(), i + 1, mdata, dest)
-        while executor.in_flight():
-            if should_stop is not None and should_stop() and status != "interrupted":
-                status = "interrupted"
-                executor.cancel_pending()
-            res = executor.next_result(timeout=0.25)
-            if res is None:
-                continue
-            if res.error is not None:
-                raise MlcliError(f"ensemble {res.key}: {res.error}")
-            i = int(res.key.split("-")[1]) - 1
-            for rel, blob in res.value["files"].items():
-                path = members_dir / res.key / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(blob)
-            unique = datas[i][1]
-            results[i] = _member_row(i, configs[i].seed, res.value["summary"], res.value["status"],
-                                     members_dir / res.key,
-                                     **({"bootstrap_unique": unique} if unique is not None else {}))
-            if res.value["status"] == "interrupted":
-                status = "interrupted"
+    jobs = [(f"member-{i + 1}", mcfg.resolved(), mdata, members_dir / f"member-{i + 1}")
+            for i, (mcfg, (mdata, _unique)) in enumerate(zip(configs, datas, strict=True))]
+    values, status = run_folds_in_parallel(jobs, scheduler="processes",
+                                           workers=min(cfg.model.ensemble.workers, len(configs)),
+                                           should_stop=should_stop, what="ensemble")
+    results = {}
+    for key, value in values.items():
+        i = int(key.split("-")[1]) - 1
+        unique = datas[i][1]
+        results[i] = _member_row(i, configs[i].seed, value["summary"], value["status"], members_dir / key,
+                                 **({"bootstrap_unique": unique} if unique is not None else {}))
+        if value["status"] == "interrupted":
+            status = "interrupted"
     rows = [results[i] for i in sorted(results)]
     return rows, (status if len(rows) == len(configs) else "interrupted")
 
