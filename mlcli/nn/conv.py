@@ -60,7 +60,7 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, w
 
 def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """`3 -> (3, 3)`; a pair is checked and returned; both entries must be positive ints."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) if np.iterable(value) else ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
         raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
     return int(pair[0]), int(pair[1])
