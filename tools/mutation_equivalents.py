@@ -107,3 +107,42 @@ EQUIVALENT += [
     (_NEWTON, "size = f\"{nbytes / 2**20:.1f} MB\" if nbytes >= 0.1 * 2**20 else f\"{nbytes / 2**10:.1f} KB\"",
      "`>=` -> `>`", "nbytes is an integer and 0.1 * 2**20 = 104857.6 is not: the two comparisons never differ"),
 ]
+
+_POOL = "mlcli/nn/pooling.py"
+_TWICE = ("both backward stages (rows, then columns) accumulate through this one line, so the sign flips twice: "
+          "-(-g) is g bit for bit (the tiling path assigns and is untouched)")
+EQUIVALENT += [
+    (_POOL, "if EH <= H and EW <= W:", "`<=` -> `<`",
+     "an extent equal to the input then takes the copy path: a filled array whose every cell is copied from x, "
+     "the same values (the view is only saved work); both columns (EH's and EW's test)"),
+    (_POOL, "target += grad * (arg == v)", "`+` -> `-`", _TWICE),
+    (_POOL, "target += grad", "`+` -> `-`", _TWICE),
+    (_POOL, "for o, size in zip(out, x_shape[2:], strict=True)]", "`True` -> `False`",
+     "out holds (H', W') and x_shape[2:] is (H, W): always two of each, strict never fires"),
+    (_POOL, "def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:", "`False` -> `True`",
+     "pooling computes the same in training and evaluation mode; the flag is only the interface"),
+]
+
+_CONV = "mlcli/nn/conv.py"
+_NO_OP = "the boundary case only changes an empty slice (a zero-width write or add): a no-op either way"
+_MORE_ZEROS = ("only zeroes buffers whose every used cell is written before it is read (the columns, the dW "
+               "scratch, the interior of the padded input): extra work, the same values")
+EQUIVALENT += [
+    (_CONV, "def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype, *, zeroed: bool = False) -> np.ndarray:",
+     "`False` -> `True`", _MORE_ZEROS),
+    (_CONV, "elif zeroed and self._shape.get(name) != shape:", "`and` -> `or`", _MORE_ZEROS),
+    (_CONV, "zeroed: bool = False) -> np.ndarray:", "`False` -> `True`",
+     "_scratch without a Workspace then returns np.zeros for np.empty: " + _MORE_ZEROS),
+    (_CONV, "xp = _scratch(work, \"xp\", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True) if pad else x",
+     "`2` -> `3`", "a padded buffer pad rows (columns) taller (wider) at the bottom (right): the windows are cut to "
+     "[:OH, :OW] and never reach the extra zeros, the interior is written at the same offset"),
+    (_CONV, "W2 = W.reshape(F, -1)", "`1` -> `2`", _RESHAPE),
+    (_CONV, "if v < pad:", "`<` -> `<=`", _NO_OP + " (v == pad zeroes columns :0)"),
+    (_CONV, "elif v > pad:", "`>` -> `>=`", _NO_OP + " (v == pad zeroes columns W:)"),
+    (_CONV, "elif lo < hi:", "`<` -> `<=`", _NO_OP + " (lo == hi adds an empty range)"),
+    (_CONV, "def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:", "`False` -> `True`",
+     "a convolution computes the same in training and evaluation mode; the flag is only the interface"),
+    (_CONV, "_, dW, db = conv_backward(dy, self._take_cache(), need_dx=False, work=self.work)", "`False` -> `True`",
+     "computing the unused input gradient only costs time; the parameter gradients are equal (dW is taken "
+     "before the columns are overwritten)"),
+]
