@@ -289,3 +289,10 @@ def test_cv_folds_in_parallel_equal_the_serial_ones(tmp_path):
         run = Path(fold["run_dir"])
         assert read_json(run / "summary.json")["run_dir"] == str(run.resolve())
         assert (run / "checkpoints" / "best.npz").is_file()
+
+
+def test_cv_with_a_bad_scheduler_is_one_error_and_leaves_nothing(tmp_path):
+    with pytest.raises(ConfigError, match="--scheduler"):
+        mlcli.cv({"data": {"type": "iris"}, "model": {"type": "knn"}}, folds=2, runs_dir=tmp_path,
+                 scheduler="threads")
+    assert list(tmp_path.iterdir()) == []

@@ -79,7 +79,9 @@ def test_the_command_gives_one_error_line_for_a_bad_sweep_file(tmp_path, cli, on
     path.write_text("base: {data: {type: iris}, model: {type: knn}}\nparameters: {model.k: [1]}\nmetrc: x\n")
     one_line_error(cli("sweep", path, "--scheduler", "serial", "--runs-dir", tmp_path / "r"), 2,
                    f"{path}:3:1: metrc: unknown key; did you mean 'metric'?")
-    one_line_error(cli("sweep", CONFIGS / "sweeps" / "knn_cv.yaml", "--scheduler", "threads"), 2, "--scheduler")
+    one_line_error(cli("sweep", CONFIGS / "sweeps" / "knn_cv.yaml", "--scheduler", "threads", "--runs-dir",
+                       tmp_path / "r2"), 2, "--scheduler")
+    assert not (tmp_path / "r2").exists() or list((tmp_path / "r2").iterdir()) == []  # no empty sweep left
     one_line_error(cli("sweep", "--resume", tmp_path), 2, "not a sweep directory")
 
 

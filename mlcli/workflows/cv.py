@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +121,13 @@ def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path
                 status = "interrupted"
                 break
     else:
-        results, status = _parallel_folds(cfg, datas, cv_dir, scheduler or "processes", workers, scheduler_file,
-                                          should_stop)
+        try:
+            results, status = _parallel_folds(cfg, datas, cv_dir, scheduler or "processes", workers, scheduler_file,
+                                              should_stop)
+        except MlcliError:
+            if not any(cv_dir.glob("fold-*")):  # a bad --scheduler, an unreachable cluster: nothing ran
+                shutil.rmtree(cv_dir, ignore_errors=True)
+            raise
     names = sorted({m for r in results for m in r["metrics"]})
     values = {m: np.array([r["metrics"].get(m, np.nan) for r in results], dtype=np.float64) for m in names}
     result = CVResult(cv_dir=cv_dir, k=k, folds=results, mean={m: float(np.mean(v)) for m, v in values.items()},

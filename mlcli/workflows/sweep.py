@@ -70,7 +70,13 @@ def sweep(spec=None, *, runs_dir: str | Path = "runs", workers: int | None = Non
     plan = _Plan.open(spec, Path(runs_dir), resume)
     from mlcli.sweeps.executors import make_executor
 
-    with make_executor(scheduler, workers, scheduler_file=scheduler_file) as executor:
+    try:
+        executor = make_executor(scheduler, workers, scheduler_file=scheduler_file)
+    except MlcliError:  # a bad --scheduler / --workers, an unreachable cluster: leave no empty sweep behind
+        if resume is None:
+            shutil.rmtree(plan.dir, ignore_errors=True)
+        raise
+    with executor:
         status = _Driver(plan, executor, should_stop or (lambda: False), on_event or (lambda e: None)).run()
     return plan.finish(status)
 
