@@ -80,17 +80,6 @@ def load(config_path: Path, overrides: list[str] | None, seed: int | None = None
     return load_config(config_path, overrides or [], seed=seed)
 
 
-def absolutize_data_path(config, config_path: Path):
-    """Store file paths of the data section as absolute paths, so a run's config works from anywhere."""
-    from mlcli.data.pipeline import resolve_path
-
-    path = getattr(config.data, "path", None)
-    if path is None:
-        return config
-    resolved = resolve_path(path, Path(config_path).resolve().parent).resolve()
-    return config.model_copy(update={"data": config.data.model_copy(update={"path": str(resolved)})})
-
-
 def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
 
