@@ -111,14 +111,31 @@ class NpzData(DataCommon):
     task: Literal["classification", "regression"] = "classification"
 
 
+TargetName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
+
+
 class CsvData(DataCommon):
-    """A `.csv` file with a header row; `label_column` names the target column."""
+    """A `.csv` file with a header row; `label_column` names the target column, or, for a multitask model,
+    `label_columns` maps each target name to its column (`{digit: label, parity: is_even}`)."""
 
     type: Literal["csv"]
     path: str
-    label_column: str
+    label_column: str | None = None
+    label_columns: Annotated[dict[TargetName, str], Field(min_length=1)] | None = None
     task: Literal["classification", "regression"] = "classification"
     delimiter: str = ","
+
+    @model_validator(mode="after")
+    def _one_kind_of_labels(self) -> CsvData:
+        if (self.label_column is None) == (self.label_columns is None):
+            raise ValueError("give label_column (the target column) or, for model.type multitask, label_columns "
+                             "(target name -> column), not both or neither")
+        if self.label_columns is not None:
+            columns = list(self.label_columns.values())
+            twice = sorted({c for c in columns if columns.count(c) > 1})
+            if twice:
+                raise ValueError(f"label_columns: column {twice[0]!r} is named for two targets")
+        return self
 
 
 class OfficialSplitData(DataCommon):
@@ -184,6 +201,7 @@ class DatasetFacts:
     classes: int | None = None
     image_shape: tuple[int, ...] | None = None
     official_test_split: bool = False
+    targets: tuple[tuple[str, str], ...] = ()  # the named targets a multitask model can learn: (name, task)
 
 
 def _synthetic(task: Literal["classification", "regression"], source: str) -> DatasetFacts:
@@ -191,8 +209,10 @@ def _synthetic(task: Literal["classification", "regression"], source: str) -> Da
 
 
 def _bundled(task: Literal["classification", "regression"], shape: tuple[int, ...], classes: int | None,
-             source: str, image_shape: tuple[int, ...] | None = None) -> DatasetFacts:
-    return DatasetFacts("bundled", task, "tabular", f"scikit-learn: {source}", shape, classes, image_shape)
+             source: str, image_shape: tuple[int, ...] | None = None,
+             targets: tuple[tuple[str, str], ...] = ()) -> DatasetFacts:
+    return DatasetFacts("bundled", task, "tabular", f"scikit-learn: {source}", shape, classes, image_shape,
+                        targets=targets)
 
 
 def _images(shape: tuple[int, ...], source: str) -> DatasetFacts:
@@ -208,13 +228,15 @@ DATASET_FACTS: dict[str, DatasetFacts] = {
     "linear_regression": _synthetic("regression", "linear targets y = xW + b + noise with random true weights "
                                                   "(features, outputs, noise)"),
     "digits": _bundled("classification", (64,), 10, "1797 8x8 grey images of handwritten digits 0-9, pixel "
-                       "values 0-16", image_shape=(1, 8, 8)),
+                       "values 0-16", image_shape=(1, 8, 8),
+                       targets=(("digit", "classification"), ("is_even", "classification"))),
     "iris": _bundled("classification", (4,), 3, "150 iris flowers, 3 species, 4 measurements in cm"),
     "wine": _bundled("classification", (13,), 3, "178 wines from 3 cultivars, 13 chemical measurements"),
     "breast_cancer": _bundled("classification", (30,), 2, "569 breast tumour biopsies, malignant or benign, 30 "
                               "cell-nucleus features"),
     "diabetes": _bundled("regression", (10,), None, "442 diabetes patients, 10 scaled baseline variables, disease "
-                         "progression after one year"),
+                         "progression after one year",
+                         targets=(("progression", "regression"), ("above_median", "classification"))),
     "npz": DatasetFacts("file", "either", "either", "NumPy .npz archive with arrays x and y"),
     "csv": DatasetFacts("file", "either", "tabular", "CSV table with a header row; label column chosen by name"),
     "mnist": _images((1, 28, 28), "MNIST IDX files in data.path (plain or .gz)"),

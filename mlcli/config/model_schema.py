@@ -283,9 +283,79 @@ class AlexNetModel(Section):
     freeze_batchnorm: bool = True
 
 
+class MlpTrunk(Section):
+    """A multitask model's shared trunk as an MLP: the hidden layers of an `mlp`, without its output layer."""
+
+    type: Literal["mlp"]
+    hidden: Annotated[list[PositiveInt | HiddenLayer], Field(min_length=1)] = [128]
+    activation: ActivationName = "relu"
+    activation_options: ActivationOptions = ActivationOptions()
+    batchnorm: bool = False
+    dropout: Probability = 0.0
+    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
+    init: InitConfig = InitConfig()
+
+
+class CnnTrunk(Section):
+    """A multitask model's shared trunk as a CNN: the `layers` of a `cnn` (flattened at the end when they end
+    on feature maps), without its output layer."""
+
+    type: Literal["cnn"]
+    layers: Annotated[list[CnnLayer], Field(min_length=1)]
+    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
+    init: InitConfig = InitConfig()
+
+
+HeadLoss = Literal["softmax_cross_entropy", "sigmoid_bce", "mse"]
+
+
+class HeadConfig(Section):
+    """One task of a multitask model: a head (`hidden` layers with the trunk's activation, then the output
+    layer) on the trunk's features, trained on data target `target` (default: the head's name) with `loss`
+    (default: softmax_cross_entropy for classification, mse for regression), weighted by `weight` in the total
+    loss."""
+
+    type: Literal["classification", "regression"]
+    target: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")] | None = None
+    hidden: list[PositiveInt] = []
+    activation: ActivationName | None = None
+    loss: HeadLoss | None = None
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    weight: NonNegFloat = 1.0
+    init: InitConfig | None = None
+
+    def loss_name(self) -> str:
+        if self.loss is not None:
+            return self.loss
+        return "softmax_cross_entropy" if self.type == "classification" else "mse"
+
+
+HeadName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
+
+
+class MultitaskModel(Section):
+    """Multitask learning: one shared `trunk`, one head per task (`heads`: task name -> head); the loss is the
+    weighted sum of the heads' losses, and the trunk's gradient the sum of what every head sends back."""
+
+    type: Literal["multitask"]
+    trunk: Annotated[MlpTrunk | CnnTrunk, Field(discriminator="type")]
+    heads: Annotated[dict[HeadName, HeadConfig], Field(min_length=1)]
+    init: InitConfig = InitConfig()
+    # transfer learning (mlcli.workflows.transfer); ensembles of multitask models are not offered
+    ensemble: None = None
+    init_from: str | None = None
+    init_from_map: dict[str, str] = {}
+    freeze: list[GlobPattern] = []
+    freeze_batchnorm: bool = True
+
+    def target_of(self, head: str) -> str:
+        """The data target head `head` learns."""
+        return self.heads[head].target or head
+
+
 ModelConfig = Annotated[
     SoftmaxModel | MlpModel | AutoencoderModel | LinearRegressionModel | KnnModel | GaussianModel | CnnModel
-    | LeNet5Model | VggModel | AlexNetModel | ZfNetModel,
+    | LeNet5Model | VggModel | AlexNetModel | ZfNetModel | MultitaskModel,
     Field(discriminator="type"),
 ]
 
@@ -301,7 +371,7 @@ class ModelFacts:
     it (its Hessian is implemented). has_loss: its metrics include a loss.
     """
 
-    task: Literal["classification", "regression", "reconstruction"]
+    task: Literal["classification", "regression", "reconstruction", "multitask"]
     losses: tuple[str, ...] = ()
     fitted: bool = False
     newton: bool = False
@@ -323,4 +393,5 @@ MODEL_FACTS: dict[str, ModelFacts] = {
     "vgg": _CONV_NET,
     "alexnet": _CONV_NET,
     "zfnet": _CONV_NET,
+    "multitask": ModelFacts("multitask"),  # one loss per head (`model.heads.<task>.loss`)
 }

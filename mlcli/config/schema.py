@@ -66,6 +66,8 @@ class Config(Section):
         if facts.task == "regression" and task != "regression":
             raise ValueError(f"model.type: {model_type} needs regression data; data.type {self.data.type} "
                              f"is a classification dataset (for npz/csv set data.task: regression)")
+        if model_type == "multitask" or getattr(self.data, "label_columns", None) is not None:
+            self._multitask_agrees()
         loss = self.loss_config()
         allowed = allowed_losses(model_type)
         if loss is not None and loss.type not in allowed:
@@ -95,6 +97,59 @@ class Config(Section):
                              f"got {warmup}")
         self._ensemble_and_transfer_agree()
         return self
+
+    def _multitask_agrees(self) -> None:
+        """Heads against the data's targets: each head's target exists and has the head's task, each loss
+        fits its head; csv's `label_columns` go with a multitask model and `label_column` with the others."""
+        data, model = self.data, self.model
+        if model.type != "multitask":
+            raise ValueError(f"data.label_columns: names the targets of a multitask model; model.type "
+                             f"{model.type} learns one target: use data.label_column")
+        if self.loss is not None:
+            raise ValueError("loss: a multitask model has one loss per head; set model.heads.<task>.loss")
+        if data.type == "csv":
+            if data.label_columns is None:
+                raise ValueError("data.label_column: a multitask model reads its targets from data.label_columns "
+                                 "(target name -> column)")
+            known = {name: None for name in data.label_columns}
+        elif data.type == "npz":
+            known = None  # one array per target, checked when the file is read
+        elif DATASET_FACTS[data.type].targets:
+            known = dict(DATASET_FACTS[data.type].targets)
+        else:
+            with_targets = ", ".join(n for n, f in DATASET_FACTS.items() if f.targets)
+            raise ValueError(f"data.type: {data.type} has one target; a multitask model needs data with several: "
+                             f"csv (label_columns), npz (one array per target) or {with_targets}")
+        seen: dict[str, str] = {}
+        for name, head in model.heads.items():
+            where = f"model.heads.{name}"
+            target = model.target_of(name)
+            if known is not None and target not in known:
+                what = "data.label_columns names" if data.type == "csv" else f"data.type {data.type} has targets"
+                raise ValueError(f"{where}.target: {target!r} is not a target of the data; {what} "
+                                 f"{', '.join(known)}")
+            if known is not None and known[target] is not None and known[target] != head.type:
+                raise ValueError(f"{where}.type: target {target!r} of {data.type} is a {known[target]} target, "
+                                 f"not {head.type}")
+            if seen.get(target, head.type) != head.type:
+                raise ValueError(f"{where}.type: target {target!r} is learned as {seen[target]} by another head")
+            seen[target] = head.type
+            loss = head.loss_name()
+            fits = ("mse",) if head.type == "regression" else ("softmax_cross_entropy", "sigmoid_bce")
+            if loss not in fits:
+                raise ValueError(f"{where}.loss: {loss} does not fit a {head.type} head; use {' or '.join(fits)}")
+            if head.label_smoothing and loss != "softmax_cross_entropy":
+                raise ValueError(f"{where}.label_smoothing: applies to softmax_cross_entropy only, not {loss}")
+
+    def target_tasks(self) -> dict[str, str] | None:
+        """Target name -> task ("classification" | "regression") of a multitask model's heads, in head order
+        (each target once); None for a single-task model."""
+        if self.model.type != "multitask":
+            return None
+        out: dict[str, str] = {}
+        for name, head in self.model.heads.items():
+            out.setdefault(self.model.target_of(name), head.type)
+        return out
 
     def _ensemble_and_transfer_agree(self) -> None:
         """`model.ensemble` (members, bagging, snapshot, vote) and `model.freeze` against the other sections."""
@@ -148,13 +203,17 @@ class Config(Section):
         return _LOSS.validate_python({"type": losses[0]}) if losses else None
 
     def task(self) -> str:
-        """`classification`, `regression` or `reconstruction` (autoencoders)."""
-        if MODEL_FACTS[self.model.type].task == "reconstruction":
-            return "reconstruction"
+        """`classification`, `regression`, `reconstruction` (autoencoders) or `multitask`."""
+        if MODEL_FACTS[self.model.type].task in ("reconstruction", "multitask"):
+            return MODEL_FACTS[self.model.type].task
         return data_task(self.data)
 
     def metric_names(self) -> tuple[str, ...]:
-        """The metrics this model reports (without the train_/val_ prefix)."""
+        """The metrics this model reports (without the train_/val_ prefix); a multitask model's are the total
+        `loss` and each head's own, prefixed by its name (`digit_loss`, `digit_accuracy`, ...)."""
+        if self.model.type == "multitask":
+            per_task = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+            return ("loss", *(f"{name}_{m}" for name, head in self.model.heads.items() for m in per_task[head.type]))
         names = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS,
                  "reconstruction": AUTOENCODER_METRICS}[self.task()]
         return names if MODEL_FACTS[self.model.type].has_loss else tuple(n for n in names if n != "loss")

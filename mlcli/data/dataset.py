@@ -12,7 +12,21 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "multitask")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One target of a multitask dataset: its `name` (what a head's `target` names), its `task` and, for
+    classification, its class names (labels are indices 0..C-1 into them)."""
+
+    name: str
+    task: str
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
 
 
 @dataclass
@@ -22,12 +36,14 @@ class Dataset:
     Attributes:
         x: (N, ...) float64 features; (N, D) for tabular data, (N, C, H, W) for images.
         y: (N,) int64 class labels in [0, n_classes) for classification; (N,) or (N, k) float64 targets for
-            regression.
-        task: "classification" or "regression".
+            regression; (N, T) floats for multitask, column t the target `targets[t]` (class indices held as
+            whole numbers for a classification target).
+        task: "classification", "regression" or "multitask".
         class_names: names of classes 0..C-1 (classification), None for regression.
         source: where the data came from: a file path, "bundled:digits" or "synthetic:spirals".
         feature_names: (D,) names of the feature columns where known (CSV header, scikit-learn), else None.
         rows: (N,) int64 1-based row number in the source file of each sample where known, else None.
+        targets: the T targets of a multitask dataset (None otherwise).
     """
 
     x: np.ndarray
@@ -37,6 +53,7 @@ class Dataset:
     source: str = ""
     feature_names: list[str] | None = None
     rows: np.ndarray | None = None
+    targets: tuple[TargetSpec, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -60,6 +77,22 @@ class Dataset:
         if self.class_names is not None:
             return len(self.class_names)
         return int(self.y.max()) + 1 if self.y.size else 0
+
+    def stratify_labels(self) -> np.ndarray | None:
+        """The (N,) labels splits and folds are stratified by: the classes, or for multitask data the first
+        classification target's; None when there is nothing to stratify by (regression)."""
+        if self.task == "classification":
+            return self.y
+        for t, spec in enumerate(self.targets or ()):
+            if spec.task == "classification":
+                return self.y[:, t].astype(np.int64)
+        return None
+
+    def target_column(self, name: str) -> np.ndarray:
+        """Target `name` of a multitask dataset: (N,) int64 labels or (N,) floats."""
+        t = [spec.name for spec in self.targets or ()].index(name)
+        col = self.y[:, t]
+        return col.astype(np.int64) if self.targets[t].task == "classification" else col
 
     def subset(self, idx: np.ndarray) -> Dataset:
         """The samples `idx` (an integer index array or boolean mask of length N), in that order."""

@@ -201,13 +201,15 @@ def _read_rows(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], 
     return rows[0], rows[1:], lines[1:]
 
 
-def _check_header(header: list[str], path: Path, label_column: str) -> None:
-    """Header names must be unique and include `label_column` plus at least one feature column."""
+def _check_header(header: list[str], path: Path, label_columns: list[str]) -> None:
+    """Header names must be unique and include every label column plus at least one feature column."""
     cells = np.array(header)
     unique, counts = np.unique(cells, return_counts=True)
     if (counts > 1).any():
         raise DataError(f"{path}: column {str(unique[counts > 1][0])!r} appears more than once in the header")
-    if label_column not in header:
+    for label_column in label_columns:
+        if label_column in header:
+            continue
         try:
             cells.astype(np.float64)
         except ValueError:
@@ -219,8 +221,10 @@ def _check_header(header: list[str], path: Path, label_column: str) -> None:
         raise DataError(
             f"{path}: row 1 looks like data ({', '.join(header[:4])}); a header row naming the columns is required"
         )
-    if len(header) < 2:
-        raise DataError(f"{path}: only the label column {label_column!r}; expected at least one feature column")
+    if len(header) <= len(label_columns):
+        which = "column" if len(label_columns) == 1 else "columns"
+        raise DataError(f"{path}: only the label {which} {', '.join(map(repr, label_columns))}; expected at least "
+                        f"one feature column")
 
 
 def _parse_column(cells: list[str]) -> np.ndarray | int:
@@ -295,10 +299,42 @@ def load_csv(path: str | Path, *, label_column: str, task: str, delimiter: str =
     non-integral numeric one, each naming the row and column.
     """
     path = Path(path)
+    x, feature_names, lines, labels = _read_table(path, [label_column], delimiter)
+    y, class_names = _labels(labels[label_column], task, path, label_column, lines)
+    return Dataset(x=x, y=y, task=task, class_names=class_names, source=str(path), feature_names=feature_names,
+                   rows=lines)
+
+
+def load_csv_columns(path: str | Path, *, columns: dict[str, tuple[str, str]],
+                     delimiter: str = ",") -> tuple[Dataset, dict[str, tuple[np.ndarray, list[str] | None]]]:
+    """Read a CSV table with several label columns (multitask data): `columns` maps each target name to its
+    (column, task). Every column not named there is a feature. Returns the dataset of the features (its y the
+    first target's, a placeholder the caller replaces) and, per target name, (y, class_names) encoded as
+    `load_csv` encodes one label column. Errors as `load_csv`'s."""
+    path = Path(path)
+    x, feature_names, lines, labels = _read_table(path, [c for c, _ in columns.values()], delimiter)
+    targets = {name: _labels(labels[column], task, path, column, lines) for name, (column, task) in columns.items()}
+    first = next(iter(targets.values()))
+    ds = Dataset(x=x, y=first[0], task="regression" if first[1] is None else "classification",
+                 class_names=first[1], source=str(path), feature_names=feature_names, rows=lines)
+    return ds, targets
+
+
+def _labels(cells: list[str], task: str, path: Path, column: str,
+            lines: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+    """One label column's stripped cells as regression targets (N,) float64 or encoded class labels."""
+    if task == "regression":
+        return _parse_floats([cells], path, [column], lines)[:, 0], None
+    return _class_labels(cells, path, column, lines)
+
+
+def _read_table(path: Path, label_columns: list[str],
+                delimiter: str) -> tuple[np.ndarray, list[str], np.ndarray, dict[str, list[str]]]:
+    """(x (N, D) float64 of the feature columns, their names, each row's file line, label column -> cells)."""
     _require_file(path)
     header, body, line_list = _read_rows(path, delimiter)
     header = [h.strip() for h in header]
-    _check_header(header, path, label_column)
+    _check_header(header, path, label_columns)
     lines = np.asarray(line_list, dtype=np.int64)
     widths = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
     wrong = widths != len(header)
@@ -307,23 +343,48 @@ def load_csv(path: str | Path, *, label_column: str, task: str, delimiter: str =
         raise DataError(f"{path}: row {lines[i]} has {widths[i]} cells; expected {len(header)} as in the header")
     if not body:
         raise DataError(f"{path}: has a header row but no data rows; expected at least one sample below it")
-    label_j = header.index(label_column)
-    feature_js = [j for j in range(len(header)) if j != label_j]
+    label_js = {header.index(c) for c in label_columns}
+    feature_js = [j for j in range(len(header)) if j not in label_js]
     feature_names = [header[j] for j in feature_js]
     columns = [[row[j].strip() for row in body] for j in range(len(header))]
     x = _parse_floats([columns[j] for j in feature_js], path, feature_names, lines)
-    labels = columns[label_j]
-    if task == "regression":
-        y = _parse_floats([labels], path, [label_column], lines)[:, 0]
-        class_names = None
-    else:
-        y, class_names = _class_labels(labels, path, label_column, lines)
-    return Dataset(
-        x=x,
-        y=y,
-        task=task,
-        class_names=class_names,
-        source=str(path),
-        feature_names=feature_names,
-        rows=lines,
-    )
+    return x, feature_names, lines, {c: columns[header.index(c)] for c in label_columns}
+
+
+def load_npz_targets(path: str | Path, *, targets: dict[str, str],
+                     budget: int | None = None) -> tuple[Dataset, dict[str, tuple[np.ndarray, list[str] | None]]]:
+    """Read `x` and one array per target (multitask data) from a `.npz` archive: `targets` maps each array's name
+    to its task. Each target array has shape (N,) and is encoded as `load_npz` encodes `y` (class labels to
+    indices 0..C-1; `<name>_class_names` names integer labels when present). Returns the dataset of x (its y the
+    first target's, a placeholder) and, per target, (y, class_names). Checks and errors as `load_npz`'s."""
+    path = Path(path)
+    _require_file(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except NPZ_ERRORS:
+        raise DataError(f"{path}: not a NumPy .npz archive; expected one written by np.savez(x=..., ...)") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: not a NumPy .npz archive; expected one written by np.savez(x=..., ...)")
+    with archive:
+        keys = ", ".join(archive.files) or "none"
+        missing = [k for k in ("x", *targets) if k not in archive.files]
+        if missing:
+            raise DataError(f"{path}: missing array(s) {', '.join(missing)}; a multitask dataset needs x and one "
+                            f"array per target ({', '.join(targets)}); keys found: {keys}")
+        x = _npz_array(archive, "x", path, keys, budget)
+        raw = {name: _npz_array(archive, name, path, keys, budget) for name in targets}
+        names = {name: [str(s) for s in _npz_array(archive, f"{name}_class_names", path, keys, budget)
+                        .reshape(-1).tolist()]
+                 for name in targets if f"{name}_class_names" in archive.files}
+    if x.ndim not in (2, 4) or x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: x must be numeric with shape (N, D) or (N, C, H, W); found {x.dtype} {x.shape}")
+    out = {}
+    for name, task in targets.items():
+        y = raw[name]
+        if y.ndim != 1:
+            raise DataError(f"{path}: target array {name!r} must have shape (N,); found shape {y.shape}")
+        out[name] = _npz_labels(y, task, path, names.get(name))
+    first = next(iter(out.values()))
+    ds = Dataset(x=x.astype(np.float64), y=first[0], task="regression" if first[1] is None else "classification",
+                 class_names=first[1], source=str(path))
+    return ds, out

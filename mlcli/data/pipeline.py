@@ -52,16 +52,28 @@ class PreparedData:
     def n_targets(self) -> int:
         return 1 if self.train.y.ndim == 1 else int(self.train.y.shape[1])
 
+    @property
+    def targets(self):
+        """The `TargetSpec`s of multitask data (None otherwise)."""
+        return self.train.targets
 
-def load_dataset(data_cfg, rng: np.random.Generator, base_dir: Path | None = None, split: str = "train") -> Dataset:
-    """The whole dataset a data section names (for MNIST/CIFAR-10, one official `split`), checked."""
+
+def load_dataset(data_cfg, rng: np.random.Generator, base_dir: Path | None = None, split: str = "train",
+                 targets: dict[str, str] | None = None) -> Dataset:
+    """The whole dataset a data section names (for MNIST/CIFAR-10, one official `split`), checked. `targets`
+    (target name -> task, `Config.target_tasks()`) asks for the multitask dataset of those targets."""
+    if targets:
+        from mlcli.data.multitask import load_multitask
+
+        return check_dataset(load_multitask(data_cfg, targets, rng, base_dir, split))
     return check_dataset(DATASETS[data_cfg.type].load(data_cfg, rng, base_dir, split))
 
 
 def split_indices(ds: Dataset, data_cfg, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded holdout indices (stratified for classes) into train, val, test."""
-    return holdout_split(ds.y, test_fraction=data_cfg.test_fraction, val_fraction=data_cfg.val_fraction,
-                         rng=rng, stratify=ds.task == "classification")
+    labels = ds.stratify_labels()
+    return holdout_split(ds.y if labels is None else labels, test_fraction=data_cfg.test_fraction,
+                         val_fraction=data_cfg.val_fraction, rng=rng, stratify=labels is not None)
 
 
 def standardize(train: Dataset, others: list[Dataset], data_cfg, dtype,
@@ -80,7 +92,7 @@ def standardize(train: Dataset, others: list[Dataset], data_cfg, dtype,
 def _with_x(ds: Dataset, x: np.ndarray) -> Dataset:
     y = ds.y if ds.task == "classification" else ds.y.astype(x.dtype)
     return Dataset(x=x, y=y, task=ds.task, class_names=ds.class_names, source=ds.source,
-                   feature_names=ds.feature_names)
+                   feature_names=ds.feature_names, targets=ds.targets)
 
 
 def data_generators(data_cfg, gens):
@@ -93,25 +105,29 @@ def data_generators(data_cfg, gens):
     return generators(data_cfg.seed)
 
 
-def load_all(data_cfg, gens, base_dir: Path | None = None) -> tuple[Dataset, Dataset | None]:
-    """The dataset a config names, as loaded (before splitting), and its official test split (or None)."""
+def load_all(data_cfg, gens, base_dir: Path | None = None,
+             targets: dict[str, str] | None = None) -> tuple[Dataset, Dataset | None]:
+    """The dataset a config names, as loaded (before splitting), and its official test split (or None);
+    `targets` as for `load_dataset`."""
     gens = data_generators(data_cfg, gens)
-    ds = load_dataset(data_cfg, gens.data, base_dir)
+    ds = load_dataset(data_cfg, gens.data, base_dir, targets=targets)
     official = data_cfg.type in OFFICIAL_SPLIT_TYPES
-    test = load_dataset(data_cfg, gens.data, base_dir, split="test") if official else None
+    test = load_dataset(data_cfg, gens.data, base_dir, split="test", targets=targets) if official else None
     return ds, test
 
 
 def prepare(data_cfg, gens, *, dtype=np.float32, base_dir: Path | None = None, scaler: Standardizer | None = None,
-            loaded: tuple[Dataset, Dataset | None] | None = None) -> PreparedData:
+            loaded: tuple[Dataset, Dataset | None] | None = None,
+            targets: dict[str, str] | None = None) -> PreparedData:
     """Load, split and standardize the data a config names (with `scaler` when given instead of fitting).
     `loaded`: what `load_all` returned for this data section, to split without reading it again (a sweep's
-    trials share one copy)."""
-    ds, test = loaded if loaded is not None else load_all(data_cfg, gens, base_dir)
+    trials share one copy); `targets`: the multitask targets (`Config.target_tasks()`)."""
+    ds, test = loaded if loaded is not None else load_all(data_cfg, gens, base_dir, targets)
     gens = data_generators(data_cfg, gens)
     if data_cfg.type in OFFICIAL_SPLIT_TYPES:
-        tr, va, _ = holdout_split(ds.y, test_fraction=0.0, val_fraction=data_cfg.val_fraction,
-                                  rng=gens.split, stratify=True)
+        labels = ds.stratify_labels()
+        tr, va, _ = holdout_split(ds.y if labels is None else labels, test_fraction=0.0,
+                                  val_fraction=data_cfg.val_fraction, rng=gens.split, stratify=labels is not None)
         train, val = ds.subset(tr), ds.subset(va)
     else:
         tr, va, te = split_indices(ds, data_cfg, gens.split)

@@ -7,6 +7,8 @@ bad value (the file's 1-based row and the header name where known), so that the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from mlcli.data.dataset import Dataset
@@ -99,6 +101,22 @@ def check_dataset(ds: Dataset) -> Dataset:
         raise DataError(
             f"{src}: {_row_label(ds, i)}, {_column_label(ds, j)} is {_describe_value(value)}; clean or drop it"
         )
+    if ds.task == "multitask":
+        for t, spec in enumerate(ds.targets):
+            column = ds.y[:, t]
+            part = replace(ds, task=spec.task, targets=None,
+                           y=column.astype(np.int64) if spec.task == "classification" else column,
+                           class_names=None if spec.class_names is None else list(spec.class_names),
+                           source=f"{src}: target {spec.name!r}")
+            _check_targets(part)
+    else:
+        _check_targets(ds)
+    return ds
+
+
+def _check_targets(ds: Dataset) -> None:
+    """The labels or regression targets of a single-task dataset (or of one target of a multitask one)."""
+    src = ds.source
     if ds.task == "classification":
         _check_classes(ds)
     else:
@@ -110,4 +128,3 @@ def check_dataset(ds: Dataset) -> Dataset:
             value = ds.y.reshape(ds.n, -1)[i, j]
             which = "target" if ds.y.ndim == 1 else f"target {j}"
             raise DataError(f"{src}: {_row_label(ds, i)}, {which} is {_describe_value(value)}; clean or drop it")
-    return ds

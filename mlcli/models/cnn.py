@@ -125,6 +125,14 @@ def layer_specs(cfg, input_shape: tuple[int, ...]) -> list:
 
 def build_cnn(cfg, ctx: BuildContext, *, loss: str, label_smoothing: float = 0.0) -> NetworkModel:
     """Build the network, checking every layer's input shape; ConfigError names the failing layer."""
+    layers, width = cnn_body(cfg, ctx, "model.layers" if cfg.type == "cnn" else f"model ({cfg.type})")
+    layers.append(linear_layer(ctx, width, ctx.n_outputs, cfg.init))
+    return NetworkModel(Sequential(layers), loss=loss, task="classification", label_smoothing=label_smoothing)
+
+
+def cnn_body(cfg, ctx: BuildContext, where: str) -> tuple[list, int]:
+    """The layers of a convolutional network before its output layer, flattened at the end, and their output
+    width (also a multitask trunk); `where` is the config path errors name (`model.layers`)."""
     shape = tuple(ctx.input_shape)
     if len(shape) != 3:
         raise ConfigError(f"model.type {cfg.type} needs images (C, H, W); the data has samples of shape {shape} "
@@ -134,7 +142,6 @@ def build_cnn(cfg, ctx: BuildContext, *, loss: str, label_smoothing: float = 0.0
         raise ConfigError(f"model.type {cfg.type} is defined for inputs {expected}; the data has {shape}")
     specs = layer_specs(cfg, shape)
     layers = []
-    where = "model.layers" if cfg.type == "cnn" else f"model ({cfg.type})"
     for i, spec in enumerate(specs):
         before_bn = i + 1 < len(specs) and specs[i + 1].type == "batchnorm"
         try:
@@ -146,8 +153,7 @@ def build_cnn(cfg, ctx: BuildContext, *, loss: str, label_smoothing: float = 0.0
     if len(shape) != 1:
         layers.append(Flatten())
         shape = (int(_prod(shape)),)
-    layers.append(linear_layer(ctx, shape[0], ctx.n_outputs, cfg.init))
-    return NetworkModel(Sequential(layers), loss=loss, task="classification", label_smoothing=label_smoothing)
+    return layers, shape[0]
 
 
 def _prod(shape) -> int:

@@ -21,6 +21,8 @@ class BuildContext:
     init_rng: np.random.Generator | None = None
     dropout_rng: np.random.Generator | None = None
     zero_init: bool = False  # rebuilding to load saved weights: zeros cost no random draws and no page touches
+    targets: tuple = ()  # a multitask model's data targets (`mlcli.data.dataset.TargetSpec`)
+    head_outputs: dict | None = None  # a multitask model's head -> output width
 
     @property
     def n_features(self) -> int:

@@ -16,6 +16,13 @@ from mlcli.nn.network import Sequential
 
 def build_mlp(cfg, ctx: BuildContext, *, loss: str, task: str = "classification",
               label_smoothing: float = 0.0) -> NetworkModel:
+    layers, width = mlp_body(cfg, ctx)
+    layers.append(linear_layer(ctx, width, ctx.n_outputs, cfg.init))
+    return NetworkModel(Sequential(layers), loss=loss, task=task, label_smoothing=label_smoothing)
+
+
+def mlp_body(cfg, ctx: BuildContext) -> tuple[list, int]:
+    """The hidden layers of an MLP (Flatten first) and the width of their output (also a multitask trunk)."""
     layers = [Flatten()]
     width = ctx.n_features
     for spec in cfg.hidden:
@@ -29,5 +36,4 @@ def build_mlp(cfg, ctx: BuildContext, *, loss: str, task: str = "classification"
         if dropout > 0:
             layers.append(Dropout(dropout, rng=ctx.dropout_rng, mode=cfg.dropout_mode))
         width = units
-    layers.append(linear_layer(ctx, width, ctx.n_outputs, cfg.init))
-    return NetworkModel(Sequential(layers), loss=loss, task=task, label_smoothing=label_smoothing)
+    return layers, width

@@ -20,6 +20,7 @@ from mlcli.models.cnn import build_cnn
 from mlcli.models.context import BuildContext
 from mlcli.models.linear import build_linear_regression
 from mlcli.models.mlp import build_mlp
+from mlcli.models.multitask import build_multitask
 from mlcli.models.softmax import build_softmax
 
 
@@ -59,12 +60,15 @@ MODEL_BUILDERS = {
     "vgg": _classifier(build_cnn),
     "alexnet": _classifier(build_cnn),
     "zfnet": _classifier(build_cnn),
+    "multitask": lambda cfg, ctx, loss_cfg: build_multitask(cfg, ctx),
 }
 
 
 def n_outputs(config, n_classes: int, n_targets: int, n_features: int) -> int:
     """Width of the network's output layer for this config and data."""
     task = config.task()
+    if task == "multitask":
+        return 0  # per head: `BuildContext.head_outputs`
     if task == "reconstruction":
         return n_features
     if task == "regression":

@@ -57,7 +57,42 @@ def model_meta(config, data, model) -> dict:
         "class_names": train.class_names,
         "preprocess": {"standardize": data.standardizer is not None,
                        "per_channel": bool(data.standardizer is not None and data.standardizer.per_channel)},
+        **multitask_meta(model),
     }
+
+
+def multitask_meta(model) -> dict:
+    """A multitask model's targets (name, task, class names) and heads' widths: what rebuilding it needs."""
+    if getattr(model, "task", None) != "multitask":
+        return {}
+    return {"targets": [{"name": t.name, "task": t.task, "class_names": None if t.class_names is None
+                         else list(t.class_names)} for t in model.targets],
+            "head_outputs": {name: s.stop - s.start for name, s in model.slices.items()}}
+
+
+def _multitask_context(meta: dict, config, ctx) -> None:
+    """Fill `ctx.targets` / `ctx.head_outputs` from meta.json, checked against the config's heads."""
+    from mlcli.data.dataset import TargetSpec
+
+    raw, widths = meta.get("targets"), meta.get("head_outputs")
+    if not isinstance(raw, list) or not isinstance(widths, dict):
+        raise CheckpointError("a multitask checkpoint needs targets (a list) and head_outputs (an object)")
+    specs = []
+    for t in raw:
+        names = t.get("class_names") if isinstance(t, dict) else None
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or \
+                t.get("task") not in ("classification", "regression") or \
+                not (names is None or (isinstance(names, list) and all(isinstance(n, str) for n in names))):
+            raise CheckpointError(f"targets: expected {{name, task, class_names}} entries, found {t!r:.80}")
+        specs.append(TargetSpec(t["name"], t["task"], None if names is None else tuple(names)))
+    wanted = config.target_tasks()
+    if [(s.name, s.task) for s in specs] != list(wanted.items()):
+        raise CheckpointError(f"targets {[s.name for s in specs]} do not match the heads' targets {list(wanted)}")
+    if set(widths) != set(config.model.heads) or \
+            not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 1 << 20 for w in widths.values()):
+        raise CheckpointError(f"head_outputs must give a width in [1, 2^20] for each head "
+                              f"({', '.join(config.model.heads)})")
+    ctx.targets, ctx.head_outputs = tuple(specs), {name: widths[name] for name in config.model.heads}
 
 
 def _n_outputs(model) -> int:
@@ -137,6 +172,8 @@ def _rebuild(meta: dict):
         raise CheckpointError(f"n_outputs {n_outputs} is out of range")
     ctx = BuildContext(input_shape=shape, n_outputs=max(n_outputs, 1), dtype=compute_dtype(config), zero_init=True,
                        init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
+    if config.model.type == "multitask":
+        _multitask_context(meta, config, ctx)
     members = _member_configs(meta, config)
     try:
         model = build_model(config, ctx) if config.model.ensemble is None else build_ensemble_model(config, ctx,

@@ -86,7 +86,8 @@ def _epochs(model, optimizer, schedule, data, train_cfg, gens, augment, should_s
     for epoch in range(start_epoch + 1, train_cfg.epochs + 1):
         optimizer.lr = schedule(epoch - 1)
         started = time.perf_counter()
-        running = RunningMetrics(model.task, model.target(x, y))
+        make_running = getattr(model, "running_metrics", None)  # a multitask model keeps per-head metrics
+        running = make_running(model.target(x, y)) if make_running else RunningMetrics(model.task, model.target(x, y))
         # an optimizer that needs the whole set each step (Newton) takes it in its stored order
         order = np.arange(n) if optimizer.full_batch else gens.shuffle.permutation(n)
         for step in range(steps):

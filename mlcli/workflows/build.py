@@ -75,13 +75,23 @@ def setup(config, base_dir: Path | None = None, data=None, loaded=None):
 
     gens = generators(config.seed)
     if data is None:
-        data = prepare(config.data, gens, dtype=compute_dtype(config), base_dir=base_dir, loaded=loaded)
+        data = prepare(config.data, gens, dtype=compute_dtype(config), base_dir=base_dir, loaded=loaded,
+                       targets=config.target_tasks())
     n_feat = int(np.prod(data.train.input_shape))
     if config.model.type == "autoencoder" and data.train.x.ndim > 2 and not config.is_image_data():
         raise ConfigError("autoencoder needs tabular or image data")
     ctx = BuildContext(input_shape=data.train.input_shape,
                        n_outputs=n_outputs(config, data.n_classes, data.n_targets, n_feat),
                        dtype=compute_dtype(config), init_rng=gens.init, dropout_rng=gens.dropout)
+    if config.model.type == "multitask":
+        from mlcli.models.multitask import head_widths
+
+        try:
+            ctx.targets, ctx.head_outputs = data.targets, head_widths(config.model, data.targets)
+        except ConfigError as err:
+            from mlcli.config.load import located
+
+            raise ConfigError(located(config, str(err))) from None
     if config.loss_config() is not None and config.loss_config().type == "sigmoid_bce" and data.n_classes != 2:
         raise ConfigError(f"loss.type sigmoid_bce needs exactly 2 classes; the data has {data.n_classes}")
     return gens, data, build_model(config, ctx)

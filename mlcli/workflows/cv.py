@@ -87,18 +87,19 @@ def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path
     if isinstance(k, bool) or not isinstance(k, int) or k < 2:
         raise ConfigError(f"folds (--folds) must be an integer >= 2, got {k!r}")
     gens = data_generators(cfg.data, generators(cfg.seed))
-    ds = load_dataset(cfg.data, gens.data, base_dir)
+    ds = load_dataset(cfg.data, gens.data, base_dir, targets=cfg.target_tasks())
     test_indices = None
     if cfg.data.type in OFFICIAL_SPLIT_TYPES:
         pool_idx = np.arange(ds.n)
-        test = load_dataset(cfg.data, gens.data, base_dir, split="test")
+        test = load_dataset(cfg.data, gens.data, base_dir, split="test", targets=cfg.target_tasks())
     else:
         tr, va, te = split_indices(ds, cfg.data, gens.split)
         pool_idx = np.sort(np.concatenate([tr, va]))
         test = ds.subset(te)
         test_indices = te.tolist()
     pool = ds.subset(pool_idx)
-    split = kfold_indices(pool.y, k=k, rng=gens.split, stratify=ds.task == "classification")
+    labels = pool.stratify_labels()
+    split = kfold_indices(pool.y if labels is None else labels, k=k, rng=gens.split, stratify=labels is not None)
     fold_indices = [{"fold": i + 1, "train": pool_idx[t].tolist(), "val": pool_idx[v].tolist()}
                     for i, (t, v) in enumerate(split)]
     cv_dir = create_run_dir(Path(runs_dir), f"{name or cfg.name}-cv", checkpoints=False)

@@ -64,7 +64,8 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
         ds = _file_split(Path(data_path), loaded)
         split = str(data_path)
     else:
-        prepared = prepare(cfg.data, generators(cfg.seed), dtype=dtype, scaler=loaded.standardizer)
+        prepared = prepare(cfg.data, generators(cfg.seed), dtype=dtype, scaler=loaded.standardizer,
+                           targets=cfg.target_tasks())
         ds = getattr(prepared, split)
     if ds.n == 0:
         raise DataError(f"split '{split}' of this run is empty (its fraction is 0); choose another --split")
@@ -80,11 +81,22 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
     result = {"checkpoint": str(path), "split": split, "n": ds.n, "metrics": metrics}
     if hasattr(model, "member_metrics"):  # one checkpoint holding an ensemble (mlcli.models.ensemble)
         result["members"] = [{"member": i, "metrics": m} for i, m in enumerate(model.member_metrics(ds.x, ds.y))]
-    if per_class and model.task == "classification":
+    if per_class and model.task == "multitask":
+        probs, preds = model.probabilities(ds.x), model.predict(ds.x)
+        result["per_task"] = {
+            head: classification_report(ds.target_column(model.heads[head]["target"]), preds[head], p.shape[1],
+                                        _target_classes(model, head), scores=p)
+            for head, p in probs.items()}
+    elif per_class and model.task == "classification":
         proba = model.probabilities(ds.x)
         result.update(classification_report(ds.y, model.predict(ds.x), proba.shape[1], loaded.meta.get("class_names"),
                                             scores=proba))
     return result
+
+
+def _target_classes(model, head: str) -> list[str] | None:
+    spec = next(s for s in model.targets if s.name == model.heads[head]["target"])
+    return None if spec.class_names is None else list(spec.class_names)
 
 
 def _file_split(path: Path, loaded) -> Dataset:
@@ -93,6 +105,8 @@ def _file_split(path: Path, loaded) -> Dataset:
     from mlcli.data.validate import check_dataset
 
     cfg, meta = loaded.config, loaded.meta
+    if meta["task"] == "multitask":
+        return _multitask_file_split(path, loaded)
     task = "regression" if meta["task"] == "regression" else "classification"
     if path.suffix == ".csv":
         label = getattr(cfg.data, "label_column", None)
@@ -116,3 +130,40 @@ def _file_split(path: Path, loaded) -> Dataset:
         y = np.array([known[c] for c in ds.class_names], dtype=np.int64)[ds.y]
     return Dataset(x=x, y=y if task == "classification" else y.astype(x.dtype), task=ds.task,
                    class_names=meta.get("class_names"), source=str(path))
+
+
+def _multitask_file_split(path: Path, loaded) -> Dataset:
+    """A --data file for a multitask checkpoint: a .csv with the training's label_columns or a .npz with x and
+    one array per target; class labels mapped onto the checkpoint's classes."""
+    from mlcli.data.dataset import TargetSpec
+    from mlcli.data.formats import load_csv_columns, load_npz_targets
+    from mlcli.data.validate import check_dataset
+
+    cfg, model = loaded.config, loaded.model
+    tasks = cfg.target_tasks()
+    if path.suffix == ".csv":
+        columns = getattr(cfg.data, "label_columns", None)
+        if columns is None:
+            raise DataError(f"{path}: a .csv for --data needs the label columns, but this model was not trained on "
+                            f"a csv; convert it to .npz with x and one array per target ({', '.join(tasks)})")
+        base, encoded = load_csv_columns(path, columns={n: (columns[n], t) for n, t in tasks.items()},
+                                         delimiter=cfg.data.delimiter)
+    elif path.suffix == ".npz":
+        base, encoded = load_npz_targets(path, targets=tasks)
+    else:
+        raise DataError(f"{path}: --data takes a .npz (x and one array per target) or .csv file; got '{path.suffix}'")
+    columns_out = []
+    for spec in model.targets:
+        y, names = encoded[spec.name]
+        if spec.task == "classification" and spec.class_names and names:
+            known = {name: i for i, name in enumerate(spec.class_names)}
+            unknown = [c for c in names if c not in known]
+            if unknown:
+                raise DataError(f"{path}: target {spec.name!r}: class {unknown[0]!r} was not seen in training; "
+                                f"known: {', '.join(spec.class_names)}")
+            y = np.array([known[c] for c in names], dtype=np.int64)[y]
+        columns_out.append(np.asarray(y, dtype=np.float64))
+    ds = check_dataset(Dataset(x=base.x, y=np.stack(columns_out, axis=1), task="multitask", source=str(path),
+                               targets=tuple(TargetSpec(s.name, s.task, s.class_names) for s in model.targets)))
+    x = prepare_inputs(loaded, ds.x, str(path))
+    return Dataset(x=x, y=ds.y.astype(x.dtype), task="multitask", source=str(path), targets=ds.targets)

@@ -6,6 +6,10 @@
     model.transform(X)                         # autoencoders: the bottleneck codes (N, code_size)
     model.classes_, model.class_names_, model.config, model.score(X, y)
 
+A multitask model answers per head: `predict(X) -> {head: (N,)}`, `predict_proba(X) -> {head: (N, C)}` for its
+classification heads, `classes_` / `class_names_` as {head: ...}, and `score(X, y)` takes y as {target: (N,)} or
+an (N, T) array in the order of `targets_`.
+
 X holds raw samples (N, ...) of the trained sample shape, as in the data files: the training's standardization is
 applied here. The checkpoint goes through the same safe reader as `mlcli eval` (mlcli.runs.checkpoint).
 """
@@ -33,6 +37,14 @@ class TrainedModel:
         n_classes = loaded.meta.get("n_classes") or 0
         self.classes_ = np.arange(n_classes) if self.task == "classification" else None
         self.class_names_ = list(names) if names else None
+        if self.task == "multitask":
+            model = loaded.model
+            self.targets_ = [spec.name for spec in model.targets]
+            specs = {spec.name: spec for spec in model.targets}
+            classifiers = {h: specs[head["target"]] for h, head in model.heads.items()
+                           if head["task"] == "classification"}
+            self.classes_ = {h: np.arange(spec.n_classes) for h, spec in classifiers.items()}
+            self.class_names_ = {h: list(spec.class_names) for h, spec in classifiers.items()}
 
     def _inputs(self, X) -> np.ndarray:
         from mlcli.workflows.predict import check_samples
@@ -45,8 +57,8 @@ class TrainedModel:
         return self._loaded.model.predict(self._inputs(X))
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (N, C) of a classifier."""
-        if self.task != "classification":
+        """Class probabilities (N, C) of a classifier ({head: (N, C)} of a multitask model's classifiers)."""
+        if self.task not in ("classification", "multitask"):
             raise ConfigError(f"{self.path}: a {self.task} model has no class probabilities; use predict")
         return self._loaded.model.probabilities(self._inputs(X))
 
@@ -59,6 +71,17 @@ class TrainedModel:
     def score(self, X, y) -> dict[str, float]:
         """The model's metrics on raw samples X and targets y (class indices, or values)."""
         x = self._inputs(X)
+        if self.task == "multitask":
+            if isinstance(y, dict):
+                missing = [t for t in self.targets_ if t not in y]
+                if missing:
+                    raise ConfigError(f"score: y has no target {missing[0]!r}; expected {', '.join(self.targets_)}")
+                y = np.stack([np.asarray(y[t], dtype=np.float64) for t in self.targets_], axis=1)
+            y = np.asarray(y, dtype=np.float64)
+            if y.shape != (len(x), len(self.targets_)):
+                raise ConfigError(f"score: y must be {{target: (N,)}} or ({len(x)}, {len(self.targets_)}) for "
+                                  f"targets {', '.join(self.targets_)}; got shape {y.shape}")
+            return self._loaded.model.evaluate(x, y.astype(x.dtype))
         y = np.asarray(y)
         return self._loaded.model.evaluate(x, y if self.task == "classification" else y.astype(x.dtype))
 

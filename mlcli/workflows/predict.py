@@ -88,7 +88,14 @@ def predict_arrays(loaded, x: np.ndarray, source: str, *, proba: bool = False,
         preds.append(loaded.model.predict(xb))
         if proba:
             probs.append(loaded.model.probabilities(xb))
-    return np.concatenate(preds), (np.concatenate(probs) if proba else None)
+    return _concatenate(preds), (_concatenate(probs) if proba else None)
+
+
+def _concatenate(parts: list):
+    """Batches of arrays, or of a multitask model's {head: array}, joined along the rows."""
+    if parts and isinstance(parts[0], dict):
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    return np.concatenate(parts)
 
 
 def predict(checkpoint, inputs, *, out: str | Path | None = None, proba: bool = False) -> list[dict]:
@@ -97,7 +104,10 @@ def predict(checkpoint, inputs, *, out: str | Path | None = None, proba: bool = 
     from mlcli.errors import ConfigError
 
     loaded = load_model(checkpoint_path(checkpoint))
-    if proba and loaded.model.task != "classification":
+    if proba and loaded.model.task == "multitask" and \
+            not any(h["task"] == "classification" for h in loaded.model.heads.values()):
+        raise ConfigError("--proba needs a classifier; this multitask model has no classification head")
+    if proba and loaded.model.task not in ("classification", "multitask"):
         raise ConfigError(f"--proba needs a classifier; this checkpoint holds a {loaded.config.model.type} "
                           f"({loaded.model.task}), which predicts values, not classes")
     if isinstance(inputs, (str, Path)):
@@ -105,9 +115,12 @@ def predict(checkpoint, inputs, *, out: str | Path | None = None, proba: bool = 
     else:
         x, source = np.asarray(inputs), "inputs"
     pred, p = predict_arrays(loaded, x, source, proba=proba)
-    rows = prediction_rows(loaded, pred)
-    if p is not None:
-        add_probabilities(rows, p, class_names(loaded, p.shape[1]))
+    if loaded.model.task == "multitask":
+        rows = multitask_rows(loaded, pred, p)
+    else:
+        rows = prediction_rows(loaded, pred)
+        if p is not None:
+            add_probabilities(rows, p, class_names(loaded, p.shape[1]))
     if out is not None:
         write_predictions_csv(rows, Path(out))
     return rows
@@ -123,6 +136,25 @@ def prediction_rows(loaded, pred: np.ndarray) -> list[dict]:
     else:
         values = [[float(v) for v in row] for row in pred.reshape(len(pred), -1)]
     return [{"index": i, "prediction": v} for i, v in enumerate(values)]
+
+
+def multitask_rows(loaded, pred: dict, proba: dict | None) -> list[dict]:
+    """[{"index": i, "prediction": {head: class name | number}}] (and "probabilities": {head: {class: p}} for
+    the classification heads) of a multitask model's predictions, head -> (N,)."""
+    model = loaded.model
+    names = {spec.name: spec.class_names for spec in model.targets}
+    columns = {}
+    for head, values in pred.items():
+        classes = names[model.heads[head]["target"]] if model.heads[head]["task"] == "classification" else None
+        columns[head] = [classes[int(v)] for v in values] if classes else [float(v) for v in values]
+    n = len(next(iter(columns.values()))) if columns else 0
+    rows = [{"index": i, "prediction": {head: col[i] for head, col in columns.items()}} for i in range(n)]
+    if proba is not None:
+        for head, p in proba.items():
+            classes = names[model.heads[head]["target"]] or [str(c) for c in range(p.shape[1])]
+            for row, values in zip(rows, p.tolist(), strict=True):
+                row.setdefault("probabilities", {})[head] = dict(zip(classes, values, strict=True))
+    return rows
 
 
 def class_names(loaded, n_classes: int) -> list[str]:
@@ -148,6 +180,10 @@ def write_predictions_csv(rows: list[dict], path: Path) -> None:
 
     buf = io.StringIO()
     writer = csv.writer(buf)
+    if rows and isinstance(rows[0]["prediction"], dict):  # a multitask model: one column per head
+        _multitask_csv(rows, writer)
+        atomic_write_text(Path(path), buf.getvalue())
+        return
     classes = list(rows[0]["probabilities"]) if rows and "probabilities" in rows[0] else []
     header = [f"p_{c}" for c in classes] if {"index", "prediction"} & set(classes) else classes
     writer.writerow(["index", "prediction", *header])
@@ -156,3 +192,14 @@ def write_predictions_csv(rows: list[dict], path: Path) -> None:
         probs = [repr(r["probabilities"][c]) for c in classes]
         writer.writerow([r["index"], " ".join(map(str, value)) if isinstance(value, list) else value, *probs])
     atomic_write_text(Path(path), buf.getvalue())
+
+
+def _multitask_csv(rows: list[dict], writer) -> None:
+    """index, one column per head, then `<head>_p_<class>` per class of each classification head."""
+    heads = list(rows[0]["prediction"])
+    probs = rows[0].get("probabilities", {})
+    prob_cols = [(head, c) for head, classes in probs.items() for c in classes]
+    writer.writerow(["index", *heads, *(f"{head}_p_{c}" for head, c in prob_cols)])
+    for r in rows:
+        writer.writerow([r["index"], *(r["prediction"][h] for h in heads),
+                         *(repr(r["probabilities"][h][c]) for h, c in prob_cols)])
