@@ -31,7 +31,11 @@ def explain_config(cfg, n_classes: int | None = None) -> list[tuple[str, str]]:
     if cfg.is_fitted_in_closed_form():
         return [("fit", _closed_form(cfg.model))]
     train = cfg.train
-    parts = [("loss", _loss(cfg.loss_config(), n_classes))]
+    if cfg.model.type == "multitask":
+        parts = [("loss", _multitask_loss(cfg.model)),
+                 *((f"loss {name}", _loss(_HeadLoss(head), None)) for name, head in cfg.model.heads.items())]
+    else:
+        parts = [("loss", _loss(cfg.loss_config(), n_classes))]
     reg = train.regularization
     if reg.l1 or reg.l2:
         parts.append(("penalty", _penalty(reg)))
@@ -54,6 +58,20 @@ def explain_config(cfg, n_classes: int | None = None) -> list[tuple[str, str]]:
     parts.append(("update", _update(train.optimizer, "lr_e" if _varies(train.schedule) else num(train.optimizer.lr))))
     parts.append(("schedule", _schedule(train.schedule, train.optimizer.lr, train.epochs)))
     return parts
+
+
+class _HeadLoss:
+    """A multitask head's loss as `_loss` reads a loss section (type, label_smoothing)."""
+
+    def __init__(self, head) -> None:
+        self.type = head.loss_name()
+        self.label_smoothing = head.label_smoothing
+
+
+def _multitask_loss(model) -> str:
+    terms = " + ".join(f"{num(head.weight)} * L_{name}" for name, head in model.heads.items())
+    return (f"L = {terms}   (each head's loss on its own target; the trunk's gradient is the sum of the heads' "
+            f"gradients)")
 
 
 def _varies(schedule) -> bool:

@@ -72,8 +72,8 @@ def network_checks(cfg, base_dir, data, model) -> list[Check]:
     probe_idx = rng.choice(len(x), size=min(PROBE_SAMPLES, len(x)), replace=False)
     probe = (x[probe_idx], y[probe_idx])
     checks = []
-    loss_type = cfg.loss_config().type
-    if loss_type in ("softmax_cross_entropy", "sigmoid_bce"):
+    loss = cfg.loss_config()  # None for a multitask model (a loss per head): no single chance-level loss
+    if loss is not None and loss.type in ("softmax_cross_entropy", "sigmoid_bce"):
         checks.append(initial_loss(model, *probe, n_classes=len(data.class_names or []) or 2))
 
     cfg64, _ = resolve_config(cfg, ["train.dtype=float64"])

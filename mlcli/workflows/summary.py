@@ -49,6 +49,17 @@ def summarize_config(cfg, *, input_shape=None, n_classes=None, base_dir: Path | 
     n_feat = int(np.prod(shape))
     ctx = BuildContext(input_shape=tuple(shape), n_outputs=n_outputs(cfg, classes, targets, n_feat),
                        dtype=np.float32, init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
+    if cfg.model.type == "multitask":  # the heads' widths come from the targets: read them
+        from mlcli.data.pipeline import load_dataset
+        from mlcli.models.multitask import head_widths
+        from mlcli.seeding import generators
+
+        ds = load_dataset(cfg.data, generators(cfg.seed).data, base_dir, targets=cfg.target_tasks())
+        ctx.targets = ds.targets
+        try:
+            ctx.head_outputs = head_widths(cfg.model, ds.targets)
+        except ConfigError as err:
+            raise ConfigError(located(cfg, str(err))) from None
     model = build_model(cfg, ctx)
     rows, totals = summarize(model.net, tuple(shape))
     totals["input_shape"] = tuple(shape)
