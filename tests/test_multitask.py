@@ -296,3 +296,32 @@ def test_csv_label_columns_belong_to_multitask_models(tmp_path):
                                                                                  "p": "parity"}},
                               {"digit": {"type": "classification"}, "p": {"type": "classification"}}),
                     runs_dir=tmp_path / "runs")
+
+
+def test_a_sweep_scores_trials_by_a_task_metric_and_reloads_data_for_another_target(tmp_path):
+    """The sweep reads the data once for the base config's targets; a trial that points a head at another
+    target gets its own read (else its head would learn the wrong column)."""
+    import yaml
+
+    from conftest import CONFIGS
+
+    spec = {"name": "mt-sweep", "base": str(CONFIGS / "multitask_digits.yaml"), "metric": "val_parity_accuracy",
+            "mode": "max", "method": "grid", "save": "all",
+            "parameters": {"model.heads.parity.target": ["is_even", "digit"], "train.epochs": [1]}}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = mlcli.sweep(path, runs_dir=tmp_path / "runs", scheduler="serial")
+    trials = {t["overrides"]["model.heads.parity.target"]: t for t in result.trials}
+    assert all(t["status"] == "completed" for t in trials.values()) and set(trials) == {"is_even", "digit"}
+    for target, classes in (("is_even", ["odd", "even"]), ("digit", [str(d) for d in range(10)])):
+        model = mlcli.load(result.sweep_dir / "trials" / trials[target]["trial"])
+        assert model.class_names_["parity"] == classes
+
+
+def test_curves_plot_a_multitask_runs_first_head_metric():
+    from mlcli.insight.curves import Series, task_metric
+
+    records = [{"epoch": 1, "train_loss": 1.0, "train_digit_loss": 0.8, "train_digit_accuracy": 0.7,
+                "val_loss": 0.9, "val_digit_accuracy": 0.75, "val_parity_accuracy": 0.8}]
+    assert task_metric([Series("mt", records)]) == "digit_accuracy"
+    assert task_metric([Series("st", [{"epoch": 1, "val_accuracy": 0.5, "val_loss": 1.0}])]) == "accuracy"

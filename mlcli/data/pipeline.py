@@ -116,12 +116,18 @@ def load_all(data_cfg, gens, base_dir: Path | None = None,
     return ds, test
 
 
+def _target_tasks(ds: Dataset) -> dict[str, str] | None:
+    return {spec.name: spec.task for spec in ds.targets} if ds.targets else None
+
+
 def prepare(data_cfg, gens, *, dtype=np.float32, base_dir: Path | None = None, scaler: Standardizer | None = None,
             loaded: tuple[Dataset, Dataset | None] | None = None,
             targets: dict[str, str] | None = None) -> PreparedData:
     """Load, split and standardize the data a config names (with `scaler` when given instead of fitting).
     `loaded`: what `load_all` returned for this data section, to split without reading it again (a sweep's
     trials share one copy); `targets`: the multitask targets (`Config.target_tasks()`)."""
+    if loaded is not None and _target_tasks(loaded[0]) != (targets or None):
+        loaded = None  # read for other targets (a sweep trial that changed a head's target): read again
     ds, test = loaded if loaded is not None else load_all(data_cfg, gens, base_dir, targets)
     gens = data_generators(data_cfg, gens)
     if data_cfg.type in OFFICIAL_SPLIT_TYPES:

@@ -40,8 +40,18 @@ class Series:
 
 
 def task_metric(series: list[Series]) -> str | None:
-    """The first of TASK_METRICS any run reports (as train_ or val_), or None."""
-    return next((m for m in TASK_METRICS if any(s.has(f"val_{m}") or s.has(f"train_{m}") for s in series)), None)
+    """The first of TASK_METRICS any run reports (as train_ or val_), else the first head's of a multitask run
+    (`digit_accuracy` from `val_digit_accuracy`), or None."""
+    found = next((m for m in TASK_METRICS if any(s.has(f"val_{m}") or s.has(f"train_{m}") for s in series)), None)
+    if found is not None:
+        return found
+    keys = [key for s in series for r in s.records[:1] for key in r]
+    for m in TASK_METRICS:
+        for split in ("val_", "train_"):
+            head = next((k for k in keys if k.startswith(split) and k.endswith(f"_{m}")), None)
+            if head is not None:
+                return head.removeprefix(split)
+    return None
 
 
 def _style(series: list[Series], i: int) -> dict:

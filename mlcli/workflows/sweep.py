@@ -309,7 +309,7 @@ class _Driver:
         from mlcli.seeding import generators
 
         cfg = self.plan.config_for({})
-        return self.executor.broadcast(load_all(cfg.data, generators(cfg.seed), None))
+        return self.executor.broadcast(load_all(cfg.data, generators(cfg.seed), None, cfg.target_tasks()))
 
     # ------------------------------------------------------------------------------------------------ loop
     def run(self) -> str:
