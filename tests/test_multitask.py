@@ -302,7 +302,6 @@ def test_a_sweep_scores_trials_by_a_task_metric_and_reloads_data_for_another_tar
     """The sweep reads the data once for the base config's targets; a trial that points a head at another
     target gets its own read (else its head would learn the wrong column)."""
     import yaml
-
     from conftest import CONFIGS
 
     spec = {"name": "mt-sweep", "base": str(CONFIGS / "multitask_digits.yaml"), "metric": "val_parity_accuracy",
