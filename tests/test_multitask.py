@@ -324,3 +324,32 @@ def test_curves_plot_a_multitask_runs_first_head_metric():
                 "val_loss": 0.9, "val_digit_accuracy": 0.75, "val_parity_accuracy": 0.8}]
     assert task_metric([Series("mt", records)]) == "digit_accuracy"
     assert task_metric([Series("st", [{"epoch": 1, "val_accuracy": 0.5, "val_loss": 1.0}])]) == "accuracy"
+
+
+def test_an_ensemble_of_multitask_models_is_refused_in_one_line(tmp_path):
+    import yaml
+
+    cfg = multitask({"type": "digits"}, {"digit": {"type": "classification"}})
+    cfg["model"]["ensemble"] = {"members": 3}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert_one_line_error(invoke("train", path, "--runs-dir", tmp_path / "runs"), 2, "model.ensemble",
+                          "ensembles of multitask models are not offered")
+
+
+def test_a_trunk_and_head_start_from_a_single_task_run(tmp_path):
+    """init_from copies what matches by name and shape (the trunk); init_from_map renames the single-task
+    output layer to the digit head."""
+    st = mlcli.train({"name": "st", "data": {"type": "digits"}, "train": TRAIN,
+                      "model": {"type": "mlp", **{k: v for k, v in TRUNK.items() if k != "type"}}},
+                     runs_dir=tmp_path / "runs")
+    cfg = multitask({"type": "digits"}, {"digit": {"type": "classification"},
+                                         "parity": {"type": "classification", "target": "is_even"}})
+    cfg["model"].update(init_from=str(st.run_dir), init_from_map={"7.linear": "7.heads.digit.0.linear"},
+                        freeze=["1.*", "4.*"])
+    cfg["train"]["epochs"] = 1
+    mt = mlcli.train(cfg, runs_dir=tmp_path / "runs")
+    copied = mt.summary["init_from"]["copied"]
+    assert {"1.linear.W", "4.linear.W", "7.heads.digit.0.linear.W <- 7.linear.W"} <= set(copied), copied
+    a, b = checkpoint_arrays(mt.last_checkpoint), checkpoint_arrays(st.best_checkpoint)
+    assert np.array_equal(a["model.1.linear.W"], b["model.1.linear.W"])  # frozen trunk

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mlcli.config.fields import NonNegFloat, PositiveFloat, PositiveInt, Probability, Section
 
@@ -347,6 +347,14 @@ class MultitaskModel(Section):
     init_from_map: dict[str, str] = {}
     freeze: list[GlobPattern] = []
     freeze_batchnorm: bool = True
+
+    @field_validator("ensemble", mode="before")
+    @classmethod
+    def _no_ensemble(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError("ensembles of multitask models are not offered (a vote per head is not defined); "
+                             "remove model.ensemble, or ensemble single-task models")
+        return None
 
     def target_of(self, head: str) -> str:
         """The data target head `head` learns."""
