@@ -353,3 +353,28 @@ def test_a_trunk_and_head_start_from_a_single_task_run(tmp_path):
     assert {"1.linear.W", "4.linear.W", "7.heads.digit.0.linear.W <- 7.linear.W"} <= set(copied), copied
     a, b = checkpoint_arrays(mt.last_checkpoint), checkpoint_arrays(st.best_checkpoint)
     assert np.array_equal(a["model.1.linear.W"], b["model.1.linear.W"])  # frozen trunk
+
+
+def test_eval_on_another_csv_maps_each_targets_classes_onto_the_checkpoints(tmp_path):
+    both = write_digits_csv(tmp_path / "both.csv", ("digit", "is_even"))
+    data = {"type": "csv", "path": str(both), "label_columns": {"digit": "digit", "is_even": "is_even"}}
+    run = mlcli.train(multitask(data, {"digit": {"type": "classification"}, "is_even": {"type": "classification"}},
+                                epochs=2), runs_dir=tmp_path / "runs")
+    own = mlcli.evaluate(run.run_dir, data=both)
+    assert own["n"] == 400 and set(own["metrics"]) == set(run.metrics)
+    # a file holding only some digits (classes 1, 2, 3) is still scored against the checkpoint's 10 classes
+    odd = tmp_path / "odd.csv"
+    lines = both.read_text().splitlines()
+    odd.write_text("\n".join([lines[0], *(ln for ln in lines[1:] if ln.split(",")[-2] in {"1", "2", "3"})]) + "\n")
+    report = mlcli.evaluate(run.run_dir, data=odd)
+    model = mlcli.load(run.run_dir)
+    rows = [ln.split(",") for ln in odd.read_text().splitlines()[1:]]
+    x = np.array([[float(v) for v in r[:64]] for r in rows])
+    pred = model.predict(x)["digit"]
+    truth = np.array([int(r[-2]) for r in rows])
+    assert report["metrics"]["digit_accuracy"] == pytest.approx(np.mean(pred == truth))
+    missing = tmp_path / "missing.csv"
+    missing.write_text(",".join(lines[0].split(",")[:-1]) + "\n" + "\n".join(",".join(ln.split(",")[:-1])
+                                                                             for ln in lines[1:5]) + "\n")
+    result = invoke("eval", run.run_dir, "--data", missing)
+    assert_one_line_error(result, 3, "missing.csv", "no label column 'is_even'")

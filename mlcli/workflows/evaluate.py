@@ -152,6 +152,11 @@ def _multitask_file_split(path: Path, loaded) -> Dataset:
         base, encoded = load_npz_targets(path, targets=tasks)
     else:
         raise DataError(f"{path}: --data takes a .npz (x and one array per target) or .csv file; got '{path.suffix}'")
+    own = tuple(TargetSpec(s.name, s.task, None if encoded[s.name][1] is None else tuple(encoded[s.name][1]))
+                for s in model.targets)
+    check_dataset(Dataset(x=base.x, y=np.stack([np.asarray(encoded[s.name][0], dtype=np.float64)
+                                                 for s in model.targets], axis=1),
+                          task="multitask", source=str(path), rows=base.rows, targets=own))
     columns_out = []
     for spec in model.targets:
         y, names = encoded[spec.name]
@@ -163,7 +168,6 @@ def _multitask_file_split(path: Path, loaded) -> Dataset:
                                 f"known: {', '.join(spec.class_names)}")
             y = np.array([known[c] for c in names], dtype=np.int64)[y]
         columns_out.append(np.asarray(y, dtype=np.float64))
-    ds = check_dataset(Dataset(x=base.x, y=np.stack(columns_out, axis=1), task="multitask", source=str(path),
-                               targets=tuple(TargetSpec(s.name, s.task, s.class_names) for s in model.targets)))
+    ds = Dataset(x=base.x, y=np.stack(columns_out, axis=1), task="multitask", source=str(path), targets=model.targets)
     x = prepare_inputs(loaded, ds.x, str(path))
     return Dataset(x=x, y=ds.y.astype(x.dtype), task="multitask", source=str(path), targets=ds.targets)
