@@ -286,6 +286,20 @@ def test_bad_multitask_config_is_one_line_naming_the_field(tmp_path, change, fra
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_label_column_no_head_reads_is_not_a_feature(tmp_path):
+    """label_columns lists targets; a model may learn only some of them, but the others must not leak in as
+    inputs (is_even would give the digit head its answer's parity)."""
+    from mlcli.config.load import build_config
+    from mlcli.workflows.build import setup
+
+    path = write_digits_csv(tmp_path / "d.csv", ("digit", "is_even"), n=100)
+    cfg = multitask({"type": "csv", "path": str(path), "label_columns": {"digit": "digit", "is_even": "is_even"}},
+                    {"digit": {"type": "classification"}})
+    _, data, _ = setup(build_config(cfg, "c", {}))
+    assert data.train.input_shape == (64,) and "is_even" not in data.train.feature_names
+    assert [t.name for t in data.targets] == ["digit"]
+
+
 def test_csv_label_columns_belong_to_multitask_models(tmp_path):
     path = write_digits_csv(tmp_path / "d.csv", ("digit", "is_even"), n=50)
     with pytest.raises(ConfigError, match="data.label_columns"):

@@ -305,14 +305,20 @@ def load_csv(path: str | Path, *, label_column: str, task: str, delimiter: str =
                    rows=lines)
 
 
-def load_csv_columns(path: str | Path, *, columns: dict[str, tuple[str, str]],
-                     delimiter: str = ",") -> tuple[Dataset, dict[str, tuple[np.ndarray, list[str] | None]]]:
+EncodedTargets = dict[str, tuple[np.ndarray, list[str] | None]]  # target name -> (y (N,), class names or None)
+
+
+def load_csv_columns(path: str | Path, *, columns: dict[str, tuple[str, str]], delimiter: str = ",",
+                     also_labels: tuple[str, ...] = ()) -> tuple[Dataset, EncodedTargets]:
     """Read a CSV table with several label columns (multitask data): `columns` maps each target name to its
-    (column, task). Every column not named there is a feature. Returns the dataset of the features (its y the
-    first target's, a placeholder the caller replaces) and, per target name, (y, class_names) encoded as
-    `load_csv` encodes one label column. Errors as `load_csv`'s."""
+    (column, task); `also_labels` are label columns no head reads (not features either). Every other column is
+    a feature. Returns the dataset of the features (its y the first target's, a placeholder the caller replaces)
+    and, per target name, (y, class_names) encoded as `load_csv` encodes one label column. Errors as
+    `load_csv`'s."""
     path = Path(path)
-    x, feature_names, lines, labels = _read_table(path, [c for c, _ in columns.values()], delimiter)
+    wanted = [c for c, _ in columns.values()]
+    x, feature_names, lines, labels = _read_table(path, [*wanted, *(c for c in also_labels if c not in wanted)],
+                                                  delimiter)
     targets = {name: _labels(labels[column], task, path, column, lines) for name, (column, task) in columns.items()}
     first = next(iter(targets.values()))
     ds = Dataset(x=x, y=first[0], task="regression" if first[1] is None else "classification",

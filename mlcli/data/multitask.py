@@ -48,7 +48,8 @@ def load_multitask(data_cfg, targets: dict[str, str], rng: np.random.Generator, 
     if kind == "csv":
         columns = {name: (data_cfg.label_columns[name], task) for name, task in targets.items()}
         base, encoded = load_csv_columns(resolve_path(data_cfg.path, base_dir), columns=columns,
-                                         delimiter=data_cfg.delimiter)
+                                         delimiter=data_cfg.delimiter,
+                                         also_labels=tuple(data_cfg.label_columns.values()))  # never features
     elif kind == "npz":
         base, encoded = load_npz_targets(resolve_path(data_cfg.path, base_dir), targets=targets)
     elif kind in DERIVED:

@@ -147,7 +147,7 @@ def _multitask_file_split(path: Path, loaded) -> Dataset:
             raise DataError(f"{path}: a .csv for --data needs the label columns, but this model was not trained on "
                             f"a csv; convert it to .npz with x and one array per target ({', '.join(tasks)})")
         base, encoded = load_csv_columns(path, columns={n: (columns[n], t) for n, t in tasks.items()},
-                                         delimiter=cfg.data.delimiter)
+                                         delimiter=cfg.data.delimiter, also_labels=tuple(columns.values()))
     elif path.suffix == ".npz":
         base, encoded = load_npz_targets(path, targets=tasks)
     else:
