@@ -392,3 +392,14 @@ def test_eval_on_another_csv_maps_each_targets_classes_onto_the_checkpoints(tmp_
                                                                              for ln in lines[1:5]) + "\n")
     result = invoke("eval", run.run_dir, "--data", missing)
     assert_one_line_error(result, 3, "missing.csv", "no label column 'is_even'")
+
+
+def test_summary_lists_every_heads_layers_and_counts_all_parameters():
+    from conftest import CONFIGS
+
+    report = mlcli.summary(CONFIGS / "multitask_digits.yaml")
+    names = [row["name"] for row in report["layers"]]
+    assert names[-4:] == ["digit: linear", "parity: linear", "parity: relu", "parity: linear"]
+    # 64*128+128 + 128*64+64 (trunk) + 64*10+10 (digit) + 64*16+16 + 16*2+2 (parity)
+    assert report["totals"]["params"] == 8320 + 8256 + 650 + 1040 + 34
+    assert report["totals"]["connections"] == 8192 + 8192 + 640 + 1024 + 32

@@ -55,6 +55,13 @@ def summarize(net, input_shape: tuple[int, ...]) -> tuple[list[LayerRow], dict]:
     rf, jump, full = 1, 1, len(shape) != 3
     rows = []
     for i, layer in enumerate(net.layers):
+        if layer.kind == "heads":  # a multitask model's heads: a row per layer of each head, named by the head
+            for head, sub in layer.heads.items():
+                head_rows, _ = summarize(sub, shape)
+                rows += [LayerRow(i, f"{head}: {r.name}", r.detail, r.output_shape, r.params, r.connections, "all")
+                         for r in head_rows]
+            shape = tuple(layer.output_shape(shape))
+            continue
         out = tuple(layer.output_shape(shape))
         params = sum(int(p.size) for p in layer.params.values())
         if layer.kind == "conv":
