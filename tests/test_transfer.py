@@ -130,3 +130,18 @@ def test_the_shipped_transfer_config_fine_tunes_a_cnn_digits_run(tmp_path):
     summary = json.loads(next((tmp_path / "ft").iterdir()).joinpath("summary.json").read_text())
     assert summary["init_from"]["skipped"] == [] and "12.linear.W" not in summary["frozen"]
     assert summary["test"]["accuracy"] > 0.8
+
+
+def test_summary_counts_the_parameters_model_freeze_leaves_alone(tmp_path):
+    cfg = {"data": {"type": "digits"}, "model": {"type": "mlp", "hidden": [16], "freeze": ["0.*", "1.linear.W"]}}
+    with pytest.raises(ConfigError, match="model.freeze.0: pattern '0.*' matches no parameter"):
+        mlcli.summary(cfg)
+    cfg["model"]["freeze"] = ["1.*"]
+    totals = mlcli.summary(cfg)["totals"]
+    assert totals["frozen"] == ["1.linear.W", "1.linear.b"]
+    assert totals["frozen_params"] == 64 * 16 + 16 and totals["trainable_params"] == 16 * 10 + 10
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps(cfg))
+    out = invoke("summary", path)
+    assert out.exit_code == 0 and "trainable: 170 of 1,210 parameters; frozen by model.freeze: 1.linear.W" in \
+        out.stdout.replace("\n", " ")

@@ -66,6 +66,9 @@ def summary(
         table.add_row("", "total", "", str(totals["output_shape"]), f"{totals['params']:,}",
                       f"{totals['connections']:,}", "")
         Console(width=max(out.width, 120)).print(table)
+        if "frozen_params" in totals:
+            out.print(f"trainable: {totals['trainable_params']:,} of {totals['params']:,} parameters; frozen by "
+                      f"model.freeze: {', '.join(totals['frozen'])}")
 
 
 def print_explanation(result: dict, json_: bool) -> None:

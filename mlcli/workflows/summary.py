@@ -63,6 +63,14 @@ def summarize_config(cfg, *, input_shape=None, n_classes=None, base_dir: Path | 
     model = build_model(cfg, ctx)
     rows, totals = summarize(model.net, tuple(shape))
     totals["input_shape"] = tuple(shape)
+    if getattr(cfg.model, "freeze", None):  # model.freeze: what training will leave alone
+        from mlcli.workflows.transfer import freeze
+
+        frozen = freeze(cfg, model)
+        params = model.net.params()
+        totals["frozen_params"] = sum(int(params[n].size) for n in frozen)
+        totals["trainable_params"] = totals["params"] - totals["frozen_params"]
+        totals["frozen"] = frozen
     return rows, totals
 
 
