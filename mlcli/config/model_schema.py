@@ -72,8 +72,8 @@ class SoftmaxModel(Section):
     freeze_batchnorm: bool = True
 
 
-class MlpModel(Section):
-    """A multilayer perceptron: Linear -> [BatchNorm] -> activation -> [Dropout] per hidden layer."""
+class MlpTrunk(Section):
+    """The hidden layers of an MLP: a multitask model's shared trunk, and the body of an `mlp` (`MlpModel`)."""
 
     type: Literal["mlp"]
     hidden: Annotated[list[PositiveInt | HiddenLayer], Field(min_length=1)] = [128]
@@ -83,6 +83,11 @@ class MlpModel(Section):
     dropout: Probability = 0.0
     dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
     init: InitConfig = InitConfig()
+
+
+class MlpModel(MlpTrunk):
+    """A multilayer perceptron: Linear -> [BatchNorm] -> activation -> [Dropout] per hidden layer."""
+
     # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
     ensemble: EnsembleConfig | None = None
     init_from: str | None = None
@@ -201,14 +206,20 @@ CnnLayer = Annotated[
 ]
 
 
-class CnnModel(Section):
-    """A convolutional network from a list of layers; a final Linear to the classes is appended (after a
-    flatten when the stack ends on feature maps)."""
+class CnnTrunk(Section):
+    """The layers of a CNN (flattened at the end when they end on feature maps): a multitask model's shared
+    trunk, and the body of a `cnn` (`CnnModel`)."""
 
     type: Literal["cnn"]
     layers: Annotated[list[CnnLayer], Field(min_length=1)]
     dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
     init: InitConfig = InitConfig()
+
+
+class CnnModel(CnnTrunk):
+    """A convolutional network from a list of layers; a final Linear to the classes is appended (after a
+    flatten when the stack ends on feature maps)."""
+
     # transfer learning and ensembles (mlcli.workflows.transfer, mlcli.workflows.ensemble_train)
     ensemble: EnsembleConfig | None = None
     init_from: str | None = None
@@ -281,29 +292,6 @@ class AlexNetModel(Section):
     init_from_map: dict[str, str] = {}
     freeze: list[GlobPattern] = []
     freeze_batchnorm: bool = True
-
-
-class MlpTrunk(Section):
-    """A multitask model's shared trunk as an MLP: the hidden layers of an `mlp`, without its output layer."""
-
-    type: Literal["mlp"]
-    hidden: Annotated[list[PositiveInt | HiddenLayer], Field(min_length=1)] = [128]
-    activation: ActivationName = "relu"
-    activation_options: ActivationOptions = ActivationOptions()
-    batchnorm: bool = False
-    dropout: Probability = 0.0
-    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
-    init: InitConfig = InitConfig()
-
-
-class CnnTrunk(Section):
-    """A multitask model's shared trunk as a CNN: the `layers` of a `cnn` (flattened at the end when they end
-    on feature maps), without its output layer."""
-
-    type: Literal["cnn"]
-    layers: Annotated[list[CnnLayer], Field(min_length=1)]
-    dropout_mode: Literal["inverted", "scale_at_test"] = "inverted"
-    init: InitConfig = InitConfig()
 
 
 HeadLoss = Literal["softmax_cross_entropy", "sigmoid_bce", "mse"]

@@ -124,17 +124,8 @@ def _npz_labels(
     return _encode_classes(y.astype(np.int64))
 
 
-def load_npz(path: str | Path, *, task: str, budget: int | None = None) -> Dataset:
-    """Read `x` (N, ...) and `y` from a `.npz` archive written by `np.savez`, never unpickling anything.
-
-    Optional arrays: `class_names` (C,) strings naming integer labels 0..C-1 (then y is kept as is), and
-    `feature_names` (D,) strings. Other keys are ignored. Each array's .npy header is read first and an array
-    whose declared shape would not fit in `budget` bytes (default: `limits.memory_budget()`) is refused before
-    it is read. Returns x as float64 (N, D) or (N, C, H, W); y as described in the module docstring. Raises
-    DataError for a missing or empty file, a file that is not an npz archive, missing keys (naming the keys
-    found), object arrays, oversized or truncated arrays, or arrays of the wrong kind or shape.
-    """
-    path = Path(path)
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """The archive at `path`, opened without unpickling; DataError for a missing, empty or non-npz file."""
     _require_file(path)
     with path.open("rb") as f:
         magic = f.read(len(NPY_MAGIC))
@@ -148,6 +139,31 @@ def load_npz(path: str | Path, *, task: str, budget: int | None = None) -> Datas
         raise DataError(f"{path}: not a NumPy .npz archive; expected one written by np.savez(x=..., y=...)") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: not a NumPy .npz archive; expected one written by np.savez(x=..., y=...)")
+    return archive
+
+
+def _check_features(x: np.ndarray, path: Path) -> None:
+    if x.ndim not in (2, 4):
+        raise DataError(
+            f"{path}: x must have shape (N, D) (one row per sample) or (N, C, H, W) (images); found shape "
+            f"{x.shape}" + ("; add a channel axis with x[:, None] for grey images" if x.ndim == 3 else "")
+        )
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: features x must be numeric (bool, int or float); found dtype {x.dtype}")
+
+
+def load_npz(path: str | Path, *, task: str, budget: int | None = None) -> Dataset:
+    """Read `x` (N, ...) and `y` from a `.npz` archive written by `np.savez`, never unpickling anything.
+
+    Optional arrays: `class_names` (C,) strings naming integer labels 0..C-1 (then y is kept as is), and
+    `feature_names` (D,) strings. Other keys are ignored. Each array's .npy header is read first and an array
+    whose declared shape would not fit in `budget` bytes (default: `limits.memory_budget()`) is refused before
+    it is read. Returns x as float64 (N, D) or (N, C, H, W); y as described in the module docstring. Raises
+    DataError for a missing or empty file, a file that is not an npz archive, missing keys (naming the keys
+    found), object arrays, oversized or truncated arrays, or arrays of the wrong kind or shape.
+    """
+    path = Path(path)
+    archive = _open_npz(path)
     with archive:
         keys = ", ".join(archive.files) or "none"
         missing = [k for k in ("x", "y") if k not in archive.files]
@@ -160,13 +176,7 @@ def load_npz(path: str | Path, *, task: str, budget: int | None = None) -> Datas
             for k in ("class_names", "feature_names")
             if k in archive.files
         }
-    if x.ndim not in (2, 4):
-        raise DataError(
-            f"{path}: x must have shape (N, D) (one row per sample) or (N, C, H, W) (images); found shape "
-            f"{x.shape}" + ("; add a channel axis with x[:, None] for grey images" if x.ndim == 3 else "")
-        )
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: features x must be numeric (bool, int or float); found dtype {x.dtype}")
+    _check_features(x, path)
     y, class_names = _npz_labels(y, task, path, names.get("class_names"))
     return Dataset(
         x=x.astype(np.float64),
@@ -358,19 +368,13 @@ def _read_table(path: Path, label_columns: list[str],
 
 
 def load_npz_targets(path: str | Path, *, targets: dict[str, str],
-                     budget: int | None = None) -> tuple[Dataset, dict[str, tuple[np.ndarray, list[str] | None]]]:
+                     budget: int | None = None) -> tuple[Dataset, EncodedTargets]:
     """Read `x` and one array per target (multitask data) from a `.npz` archive: `targets` maps each array's name
     to its task. Each target array has shape (N,) and is encoded as `load_npz` encodes `y` (class labels to
     indices 0..C-1; `<name>_class_names` names integer labels when present). Returns the dataset of x (its y the
     first target's, a placeholder) and, per target, (y, class_names). Checks and errors as `load_npz`'s."""
     path = Path(path)
-    _require_file(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except NPZ_ERRORS:
-        raise DataError(f"{path}: not a NumPy .npz archive; expected one written by np.savez(x=..., ...)") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: not a NumPy .npz archive; expected one written by np.savez(x=..., ...)")
+    archive = _open_npz(path)
     with archive:
         keys = ", ".join(archive.files) or "none"
         missing = [k for k in ("x", *targets) if k not in archive.files]
@@ -382,8 +386,7 @@ def load_npz_targets(path: str | Path, *, targets: dict[str, str],
         names = {name: [str(s) for s in _npz_array(archive, f"{name}_class_names", path, keys, budget)
                         .reshape(-1).tolist()]
                  for name in targets if f"{name}_class_names" in archive.files}
-    if x.ndim not in (2, 4) or x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: x must be numeric with shape (N, D) or (N, C, H, W); found {x.dtype} {x.shape}")
+    _check_features(x, path)
     out = {}
     for name, task in targets.items():
         y = raw[name]
