@@ -117,6 +117,7 @@ def test_catalog_covers_every_synthetic_and_bundled_dataset():
     assert by_name["linear_regression"].task == "regression" and by_name["linear_regression"].shape == "(5,)"
     assert by_name["spirals"].shape == "(2,)" and by_name["diabetes"].task == "regression"
     assert by_name["iris"].shape == "(4,)" and by_name["digits"].kind == "bundled"
+    assert by_name["digits"].targets == "multitask targets: digit, is_even" and by_name["iris"].targets == ""
 
 
 # ------------------------------------------------------------------------------------------------- bundled

@@ -24,7 +24,7 @@ def list_() -> None:
         for col in ("name", "kind", "task", "sample shape", "source"):
             table.add_column(col)
         for e in CATALOG:
-            table.add_row(e.name, e.kind, e.task, e.shape, e.source)
+            table.add_row(e.name, e.kind, e.task + (f"; {e.targets}" if e.targets else ""), e.shape, e.source)
         out.print(table)
 
 

@@ -18,7 +18,8 @@ from mlcli.data.synthetic import SYNTHETIC
 @dataclass(frozen=True)
 class CatalogEntry:
     """One loadable dataset: `name` as written in configs, `kind` synthetic|bundled|file, its `task`
-    (classification, regression, or "either" for files), per-sample `shape` and a one-line `source` description.
+    (classification, regression, or "either" for files), per-sample `shape`, a one-line `source` description and
+    `targets`: where a multitask model finds several targets ("" for datasets of one).
     """
 
     name: str
@@ -26,6 +27,14 @@ class CatalogEntry:
     task: str
     shape: str
     source: str
+    targets: str = ""
+
+
+def _targets(spec: DatasetSpec) -> str:
+    """Where a multitask model finds several targets in this dataset ("" where it has one)."""
+    if spec.facts.targets:
+        return f"multitask targets: {', '.join(name for name, _ in spec.facts.targets)}"
+    return {"csv": "multitask: label_columns", "npz": "multitask: one array per target"}.get(spec.name, "")
 
 
 def _shape(spec: DatasetSpec) -> str:
@@ -38,6 +47,6 @@ def _shape(spec: DatasetSpec) -> str:
 
 
 CATALOG: list[CatalogEntry] = [
-    CatalogEntry(name, spec.facts.kind, spec.facts.task, _shape(spec), spec.facts.source)
+    CatalogEntry(name, spec.facts.kind, spec.facts.task, _shape(spec), spec.facts.source, _targets(spec))
     for name, spec in DATASETS.items()
 ]
