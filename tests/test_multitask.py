@@ -172,6 +172,9 @@ def test_eval_of_the_checkpoint_repeats_the_test_metrics_and_reports_per_task(ru
     parity = report["per_task"]["parity"]
     assert [c["class"] for c in parity["per_class"]["classes"]] == ["odd", "even"]
     assert sum(c["support"] for c in parity["per_class"]["classes"]) == report["n"]
+    terminal = invoke("eval", run.best_checkpoint)
+    assert terminal.exit_code == 0 and "digit: per class" in terminal.stdout and "parity: confusion matrix" in \
+        terminal.stdout
 
 
 def test_predict_writes_one_column_per_task(run, tmp_path):

@@ -70,15 +70,20 @@ def evaluate(
         out.print(table)
         if "per_class" in result:
             print_class_report(result)
+        for head, report in result.get("per_task", {}).items():  # a multitask model's classification heads
+            print_class_report(report, f"{head}: ")
         if codes is not None:
             out.print(f"codes written to {codes}")
 
 
-def print_class_report(result: dict) -> None:
-    """The per-class table (with the macro and weighted averages) and the confusion matrix."""
+def print_class_report(result: dict, prefix: str = "") -> None:
+    """The per-class table (with the macro and weighted averages) and the confusion matrix; `prefix` names the
+    head of a multitask model in the titles."""
     from rich.table import Table
 
-    report = Table(title="per class")
+    if "top5" in result and prefix:
+        out.print(f"{prefix}top-5 accuracy {fmt(result['top5'])}")
+    report = Table(title=f"{prefix}per class")
     for col, justify in (("class", "left"), ("precision", "right"), ("recall", "right"), ("f1", "right"),
                          ("support", "right")):
         report.add_column(col, justify=justify)
@@ -91,7 +96,7 @@ def print_class_report(result: dict) -> None:
         report.add_row(f"{kind} avg", fmt(avg["precision"]), fmt(avg["recall"]), fmt(avg["f1"]), str(avg["support"]))
     out.print(report)
     labels, matrix = result["confusion"]["labels"], result["confusion"]["matrix"]
-    confusion = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    confusion = Table(title=f"{prefix}confusion matrix (rows: true class, columns: predicted)")
     confusion.add_column("true \\ pred")
     for name in labels:
         confusion.add_column(name, justify="right")
