@@ -9,17 +9,23 @@ Shapes, for a batch of N images:
     ceil (PyTorch's ceil_mode pooling): H' = 1 + ceil((H - K) / stride), minus 1 if the last window would start
                                    past the input; windows may run off the bottom/right edge
 
-Speed: the convolution copies the padded input into a persistent zero-bordered buffer, takes im2col as a strided
-view of it, copies that once into contiguous columns laid out per sample, `(N, C*KH*KW, H'*W')`, and does one
-batched GEMM `W2 @ cols -> (N, F, H'*W')`, which is already NCHW (no transpose of the output). Its backward gets db
-by a sum, dW by the same batched GEMM against the columns summed over the batch, and dx by a GEMM to the column
-gradient (written over the columns, which are dead by then) followed by col2im: for each of the KH*KW kernel
-offsets one strided slice add into dx, clipped to the input (no padded buffer, no `np.add.at`). The `Conv2d` layer
-keeps these work buffers between batches (`Workspace`): no allocation or page faults per batch, a flat memory
-profile. Pooling lives in `mlcli.nn.pooling`, spatial batch normalization (`BatchNorm2d`) in `mlcli.nn.layers`.
+Speed: the convolution copies the input, padded, into a persistent zero-bordered CHANNELS-LAST buffer
+(N, H + 2*pad, W + 2*pad, C), where a window's row of KW pixels is one contiguous run of KW*C values, so im2col
+(a strided view of it copied once) moves runs of KW*C instead of runs of W'. The columns, (N*H'*W', KH*KW*C),
+meet the weights in one GEMM per fixed group of samples, `Wk @ cols.T -> (F, n*H'*W')`, copied to NCHW with the
+bias add. The backward gets db by a sum, dW by the same grouped GEMMs against the columns (summed over the
+groups), and dx by a GEMM to the column gradient, laid out (KH, KW, C, n, H', W') over the dead columns,
+followed by col2im: for each of the KH*KW kernel offsets one shifted add into a channel-major gradient, over
+whole flattened planes with "same" padding (no padded buffer, no `np.add.at`), and one transposing copy to NCHW.
+The GEMMs are made per fixed group of samples (`GROUPS`), never per thread, so that results do not depend on
+the thread count. The `Conv2d` layer keeps these work buffers between batches (`Workspace`): no allocation or
+page faults per batch, a flat memory profile. Pooling lives in `mlcli.nn.pooling`, spatial batch normalization
+(`BatchNorm2d`) in `mlcli.nn.layers`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -29,6 +35,7 @@ from mlcli.nn.base import Layer
 from mlcli.nn.init import fans, init_weight
 
 ROUNDINGS = ("exact", "floor", "ceil")
+GROUPS = 4  # the convolution's GEMMs work on this many fixed groups of samples (parallel.MAX_THREADS)
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, what: str = "conv",
@@ -109,118 +116,153 @@ def _scratch(work: Workspace | None, name: str, shape: tuple[int, ...], dtype: n
     return work.get(name, shape, dtype, zeroed=zeroed)
 
 
-def _clip(size: int, out: int, offset: int, stride: int, pad: int) -> tuple[slice, slice] | None:
-    """For kernel offset `offset`, the slices (input, output) of the outputs `i` whose input index
-    `i*stride + offset - pad` lies in [0, size): col2im's scatter clipped to the unpadded input; None if empty."""
-    lo = max(0, -((offset - pad) // stride))
-    hi = min(out - 1, (size - 1 + pad - offset) // stride)
-    if hi < lo:
-        return None
-    start = lo * stride + offset - pad
-    return slice(start, start + stride * (hi - lo) + 1, stride), slice(lo, hi + 1)
+def _for_each_group(fn: Callable[[slice], object], n: int, size: int) -> None:
+    """Call `fn(s)` for the `GROUPS` (at most n) fixed slices `s` of the batch `range(n)`, spread over the threads
+    by `parallel.for_each_chunk`. A GEMM's last bits depend on its shape (OpenBLAS's edge kernels), so the GEMMs
+    are made per group, never per thread's slice: the results do not depend on the thread count."""
+    groups = parallel.batch_slices(n, GROUPS)
+
+    def run(s: slice) -> None:
+        for g in groups[s]:
+            fn(g)
+
+    parallel.for_each_chunk(run, len(groups), size)
 
 
-# --------------------------------------------------------------------------------------------------- convolution
+# ------------------------------------------------------------------------------------------------ convolution
 def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, pad: int = 0, *,
                  rounding: str = "exact", work: Workspace | None = None) -> tuple[np.ndarray, tuple]:
     """Cross-correlation `y[n, f, i, j] = b[f] + sum_{c,u,v} W[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]`.
 
     x: (N, C, H, W); W: (F, C, KH, KW); b: (F,) or None; xp is x zero-padded by `pad` on each side; H', W' by
-    `conv_output_size(..., rounding)`. Returns y: (N, F, H', W') (a new array) and the cache (cols, W, x shape,
-    stride, pad) for `conv_backward`. With `work`, the padded input and the columns live in its buffers (so the
-    cache is only valid until the next call with the same `work`).
+    `conv_output_size(..., rounding)`. Returns y: (N, F, H', W') (a new array) and the cache for `conv_backward`:
+    the columns (N*H'*W', KH*KW*C), the weights as (F, KH*KW*C), W's shape, x's shape, stride, pad.
+
+    The padded input is kept channels-last, xh: (N, H + 2*pad, W + 2*pad, C), so that a window's row of KW pixels
+    is one contiguous run of KW*C values: im2col copies runs of KW*C (not of W' as in NCHW) into
+    cols (N, H', W', KH, KW, C), a (N*H'*W', K) matrix, K = KH*KW*C. One GEMM `Wk @ cols.T -> (F, N*H'*W')`
+    per batch slice, then one copy (with the bias add) to NCHW. With `work`, xh, the columns and the GEMM output
+    live in its buffers (so the cache is only valid until the next call with the same `work`).
     """
     N, C, H, Wd = x.shape
     F, _, KH, KW = W.shape
     OH = conv_output_size(H, KH, stride, pad, rounding=rounding)
     OW = conv_output_size(Wd, KW, stride, pad, rounding=rounding)
-    xp = _scratch(work, "xp", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True) if pad else x
-    win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :OH, :OW]
-    cols = _scratch(work, "cols", (N, C, KH, KW, OH, OW), x.dtype)
-    cols3 = cols.reshape(N, C * KH * KW, OH * OW)
-    W2 = W.reshape(F, -1)
-    y = np.empty((N, F, OH * OW), dtype=np.result_type(x, W))  # NCHW without a transpose
+    P, K = OH * OW, KH * KW * C
+    xh = _scratch(work, "xh", (N, H + 2 * pad, Wd + 2 * pad, C), x.dtype, zeroed=bool(pad))
+    win = sliding_window_view(xh, (KH, KW), axis=(1, 2))[:, ::stride, ::stride][:, :OH, :OW]  # (N,OH,OW,C,KH,KW)
+    cols = _scratch(work, "cols", (N, OH, OW, KH, KW, C), x.dtype)
+    cols2 = cols.reshape(N * P, K)
+    Wk = np.ascontiguousarray(W.transpose(0, 2, 3, 1)).reshape(F, K)  # (F, KH, KW, C): cols' column order
+    dtype = np.result_type(x, W)
+    yt = _scratch(work, "yt", (N * F * P,), dtype)  # per slice s: (F, len(s)*P), contiguous
+    y = np.empty((N, F, P), dtype=dtype)  # NCHW
+    bias = None if b is None else b.reshape(1, F, 1)
 
     def chunk(s: slice) -> None:
-        if pad:
-            xp[s, :, pad:pad + H, pad:pad + Wd] = x[s]
-        np.copyto(cols[s], win[s].transpose(0, 1, 4, 5, 2, 3))  # (n, C, OH, OW, KH, KW) -> (n, C, KH, KW, OH, OW)
-        np.matmul(W2, cols3[s], out=y[s])
-        if b is not None:
-            y[s] += b.reshape(1, F, 1)
+        n = s.stop - s.start
+        xh[s, pad:pad + H, pad:pad + Wd] = x[s].transpose(0, 2, 3, 1)
+        np.copyto(cols[s], win[s].transpose(0, 1, 2, 4, 5, 3))  # (n, OH, OW, KH, KW, C)
+        out = yt[s.start * F * P:s.stop * F * P].reshape(F, n * P)
+        np.matmul(Wk, cols2[s.start * P:s.stop * P].T, out=out)
+        out3 = out.reshape(F, n, P).transpose(1, 0, 2)
+        if bias is None:
+            np.copyto(y[s], out3)
+        else:
+            np.add(out3, bias, out=y[s])
 
-    parallel.for_each_chunk(chunk, N, cols.size)
-    return y.reshape(N, F, OH, OW), (cols3, W, x.shape, stride, pad)
+    _for_each_group(chunk, N, cols.size)
+    return y.reshape(N, F, OH, OW), (cols2, Wk, W.shape, x.shape, stride, pad)
 
 
 def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: Workspace | None = None
                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of `conv_forward`: returns dx: (N, C, H, W), dW: (F, C, KH, KW), db: (F,).
 
-    With dy3 = dy as (N, F, H'*W') and cols (N, C*KH*KW, H'*W') as in the forward: `db = sum_{n,p} dy3[n, :, p]`,
-    `dW = sum_n dy3[n] @ cols[n].T`, `dcols[n] = W2.T @ dy3[n]`, and col2im adds dcols for each kernel offset
-    (u, v) into the strided slice of x it was read from, clipped to x (padding and the rows/cols that a floor
-    rounding ignored get nothing, dx there is 0). dcols is written over cols, which is dead once dW is known: the
-    step needs one column-sized buffer, not two. With `need_dx=False` (a network's first layer in training) dx
-    is not computed and None is returned for it.
+    With dyt = dy as (F, N*H'*W') and cols (N*H'*W', K) as in the forward: `db = sum_p dyt[:, p]`,
+    `dWk = dyt @ cols` (F, K) as the sum over `GROUPS` fixed groups of samples of one GEMM each (then reordered
+    to W's (F, C, KH, KW)), and per group `dcols = Wk.T @ dyt` (K, n*H'*W'), written over the group's columns
+    (dead once dW is known), in the layout (KH, KW, C, n, H', W'): col2im adds, for each kernel offset (u, v),
+    dcols[u, v] into the slice of x it was read from, over runs of W' (of H*W with "same" padding, see
+    `_col2im_same`); padding and the rows/cols that a floor rounding ignored get nothing, dx there is 0. With
+    `need_dx=False` (a network's first layer in training) dx is not computed and None is returned for it.
     """
-    cols, W, (N, C, H, Wd), stride, pad = cache
+    cols2, Wk, W_shape, (N, C, H, Wd), stride, pad = cache
     del cache
-    F, _, KH, KW = W.shape
+    F, _, KH, KW = W_shape
     OH, OW = dy.shape[2], dy.shape[3]
-    dy3 = dy.reshape(N, F, OH * OW)
-    db = np.einsum("nfp->f", dy3)
-    W2 = W.reshape(F, -1)
-    per_sample = _scratch(work, "dw", (N, cols.shape[1], F), dy.dtype)
-    dcols = cols.reshape(N, C, KH, KW, OH, OW)
-    dx = np.empty((N, C, H, Wd), dtype=dy.dtype) if need_dx else None
-    rows = [_clip(H, OH, u, stride, pad) for u in range(KH)]
-    cols_w = [_clip(Wd, OW, v, stride, pad) for v in range(KW)]
+    P, K = OH * OW, KH * KW * C
+    dyt = _scratch(work, "dyt", (F, N * P), dy.dtype)
+    np.copyto(dyt.reshape(F, N, P), dy.reshape(N, F, P).transpose(1, 0, 2))
+    db = dyt.sum(axis=1)
+    # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order)
+    groups = parallel.batch_slices(N, GROUPS)
+    partial = _scratch(work, "dw", (len(groups), F, K), np.result_type(dy, cols2))
+    index = {g.start: i for i, g in enumerate(groups)}
+
+    def dw_group(s: slice) -> None:
+        np.matmul(dyt[:, s.start * P:s.stop * P], cols2[s.start * P:s.stop * P], out=partial[index[s.start]])
+
+    _for_each_group(dw_group, N, cols2.size)
+    dW = np.ascontiguousarray(partial.sum(axis=0).reshape(F, KH, KW, C).transpose(0, 3, 1, 2))
+    if not need_dx:
+        return None, dW, db
+    dx = np.empty((N, C, H, Wd), dtype=dy.dtype)
+    same = stride == 1 and (H, Wd) == (OH, OW)
+    # col2im accumulates channel-major, (C, N, H + 2*pad, W + 2*pad) (no border with "same" padding), in the
+    # order of dcols' blocks (C, n, H', W'): sequential runs in both; one transposing copy makes dx NCHW
+    shape = (C, N, H, Wd) if same else (C, N, H + 2 * pad, Wd + 2 * pad)
+    dxt = _scratch(work, "dxt", shape, dy.dtype)
+    hs, ws = stride * (OH - 1) + 1, stride * (OW - 1) + 1
 
     def chunk(s: slice) -> None:
-        np.matmul(cols[s], dy3[s].transpose(0, 2, 1), out=per_sample[s])
-        if dx is None:
+        n = s.stop - s.start
+        # the group's columns are dead: its memory takes dcols, as (K, n*P) = (KH, KW, C, n, OH, OW)
+        dct = cols2[s.start * P:s.stop * P].reshape(K, n * P)
+        np.matmul(Wk.T, dyt[:, s.start * P:s.stop * P], out=dct)
+        dct = dct.reshape(KH, KW, C, n, OH, OW)
+        g = dxt[:, s]
+        if same:
+            _col2im_same(dct, pad, g)
+            np.copyto(dx[s], g.transpose(1, 0, 2, 3))
             return
-        np.matmul(W2.T, dy3[s], out=cols[s])  # cols become dcols
-        if stride == 1 and (H, Wd) == (OH, OW):
-            _col2im_same(dcols[s], pad, dx[s])
-            return
-        dx[s] = 0
+        g[...] = 0
         for u in range(KH):
             for v in range(KW):
-                if rows[u] is not None and cols_w[v] is not None:
-                    (hx, hy), (wx, wy) = rows[u], cols_w[v]
-                    dx[s, :, hx, wx] += dcols[s, :, u, v, hy, wy]
+                g[:, :, u:u + hs:stride, v:v + ws:stride] += dct[u, v]
+        np.copyto(dx[s], g[:, :, pad:pad + H, pad:pad + Wd].transpose(1, 0, 2, 3))
 
-    parallel.for_each_chunk(chunk, N, cols.size)
-    dW = per_sample.sum(axis=0).T.reshape(W.shape)  # (C*KH*KW, F) summed over the batch, then transposed
+    _for_each_group(chunk, N, cols2.size)
     return dx, dW, db
 
 
-def _col2im_same(dcols: np.ndarray, pad: int, dx: np.ndarray) -> None:
-    """col2im for stride 1 and an output as large as the input ("same" padding): dcols (N, C, KH, KW, H, W) ->
-    dx (N, C, H, W) (written), `dx[n, c, i + u - pad, j + v - pad] += dcols[n, c, u, v, i, j]` where inside.
+def _col2im_same(dct: np.ndarray, pad: int, dxt: np.ndarray) -> None:
+    """col2im for stride 1 and an output as large as the input ("same" padding): dct (KH, KW, C, N, H, W) ->
+    dxt (C, N, H, W) (written), `dxt[c, n, i + u - pad, j + v - pad] += dct[u, v, c, n, i, j]` where inside.
 
     On the flattened H*W plane each kernel offset is one shift by `d = (u - pad)*W + (v - pad)`, so each offset is
-    one add over long contiguous runs (instead of H rows of W). The entries whose column `j + v - pad` falls
-    outside [0, W) would wrap into the neighbouring row; they are zeroed in dcols first (dcols is scratch).
+    one add over C*N runs of about H*W values (instead of H rows of W). The entries whose column `j + v - pad`
+    falls outside [0, W) would wrap into the neighbouring row; they are zeroed in dct first (dct is scratch),
+    once per kernel column v for all rows u. The centre offset (pad, pad) covers every pixel: it is copied
+    first, the others are added.
     """
-    N, C, KH, KW, H, W = dcols.shape
+    KH, KW, C, N, H, W = dct.shape
     plane = H * W
-    dx = dx.reshape(N * C, plane)
-    flat = dcols.reshape(N * C, KH, KW, plane)
+    dxf = dxt.reshape(C, N, plane)
+    for v in range(KW):
+        if v < pad:
+            dct[:, v, ..., :pad - v] = 0
+        elif v > pad:
+            dct[:, v, ..., W - (v - pad):] = 0
     order = [(pad, pad)] + [(u, v) for u in range(KH) for v in range(KW) if (u, v) != (pad, pad)]
     for u, v in order:
-        if v < pad:
-            dcols[:, :, u, v, :, :pad - v] = 0
-        elif v > pad:
-            dcols[:, :, u, v, :, W - (v - pad):] = 0
+        src = dct[u, v].reshape(C, N, plane)
         d = (u - pad) * W + (v - pad)
         lo, hi = max(0, -d), min(plane, plane - d)
         if (u, v) == (pad, pad):
-            np.copyto(dx, flat[:, u, v])
+            np.copyto(dxf, src)
         elif lo < hi:
-            dx[:, lo + d:hi + d] += flat[:, u, v, lo:hi]
+            dxf[:, :, lo + d:hi + d] += src[:, :, lo:hi]
 
 
 class Conv2d(Layer):
