@@ -25,10 +25,10 @@ page faults per batch, a flat memory profile. Pooling lives in `mlcli.nn.pooling
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from mlcli.nn import parallel
 from mlcli.nn.base import Layer
@@ -93,7 +93,7 @@ class Workspace:
 
     def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype, *, zeroed: bool = False) -> np.ndarray:
         """An array of `shape` and `dtype` named `name`; `zeroed=True`: all zeros whenever the shape changed."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         flat = self._flat.get(name)
         if flat is None or flat.dtype != dtype or flat.size < size:
             flat = self._flat[name] = np.zeros(size, dtype=dtype)
@@ -150,7 +150,8 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
     OW = conv_output_size(Wd, KW, stride, pad, rounding=rounding)
     P, K = OH * OW, KH * KW * C
     xh = _scratch(work, "xh", (N, H + 2 * pad, Wd + 2 * pad, C), x.dtype, zeroed=bool(pad))
-    win = sliding_window_view(xh, (KH, KW), axis=(1, 2))[:, ::stride, ::stride][:, :OH, :OW]  # (N,OH,OW,C,KH,KW)
+    sn, sh, sw, sc = xh.strides  # the windows as a view (N, OH, OW, KH, KW, C) of xh (C-contiguous)
+    win = np.ndarray((N, OH, OW, KH, KW, C), xh.dtype, xh, strides=(sn, stride * sh, stride * sw, sh, sw, sc))
     cols = _scratch(work, "cols", (N, OH, OW, KH, KW, C), x.dtype)
     cols2 = cols.reshape(N * P, K)
     Wk = np.ascontiguousarray(W.transpose(0, 2, 3, 1)).reshape(F, K)  # (F, KH, KW, C): cols' column order
@@ -162,7 +163,7 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
     def chunk(s: slice) -> None:
         n = s.stop - s.start
         xh[s, pad:pad + H, pad:pad + Wd] = x[s].transpose(0, 2, 3, 1)
-        np.copyto(cols[s], win[s].transpose(0, 1, 2, 4, 5, 3))  # (n, OH, OW, KH, KW, C)
+        np.copyto(cols[s], win[s])
         out = yt[s.start * F * P:s.stop * F * P].reshape(F, n * P)
         np.matmul(Wk, cols2[s.start * P:s.stop * P].T, out=out)
         out3 = out.reshape(F, n, P).transpose(1, 0, 2)
