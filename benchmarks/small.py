@@ -216,16 +216,23 @@ def gemm_calls(net, xb: np.ndarray) -> list:
             if i > first:
                 calls.append(lambda dy=dy, W=W: dy @ W)
         elif layer.kind == "conv":
-            N, F = y.shape[0], y.shape[1]
-            cols = layer.cache[0].copy()  # (N, C*KH*KW, H'*W')
-            W2 = layer.params["W"].reshape(F, -1)
-            dy3 = np.ones((N, F, cols.shape[2]), dtype=cols.dtype)
-            out, dcols = np.empty_like(dy3), np.empty_like(cols)
-            per_sample = np.empty((N, cols.shape[1], F), cols.dtype)
-            calls.append(lambda W2=W2, cols=cols, out=out: np.matmul(W2, cols, out=out))
-            calls.append(lambda cols=cols, dy3=dy3, p=per_sample: np.matmul(cols, dy3.transpose(0, 2, 1), out=p))
-            if i > first:
-                calls.append(lambda W2=W2, dy3=dy3, d=dcols: np.matmul(W2.T, dy3, out=d))
+            from mlcli.nn.conv import GROUPS
+            from mlcli.nn.parallel import batch_slices
+
+            N, F, P = y.shape[0], y.shape[1], y.shape[2] * y.shape[3]
+            cols = layer.cache[0].copy()  # (N*H'*W', KH*KW*C)
+            Wk = layer.cache[1]  # (F, KH*KW*C)
+            dyt = np.ones((F, cols.shape[0]), dtype=cols.dtype)
+            dcols = np.empty_like(cols)
+            dw = np.empty((F, cols.shape[1]), cols.dtype)
+            for g in batch_slices(N, GROUPS):  # conv_forward / conv_backward's GEMMs, one per group of samples
+                r = slice(g.start * P, g.stop * P)
+                calls.append(lambda Wk=Wk, c=cols[r], o=np.empty((F, r.stop - r.start), cols.dtype):
+                             np.matmul(Wk, c.T, out=o))
+                calls.append(lambda d=dyt[:, r], c=cols[r], o=dw: np.matmul(d, c, out=o))
+                if i > first:
+                    calls.append(lambda Wk=Wk, d=dyt[:, r], o=dcols[r].reshape(-1, P * (g.stop - g.start)):
+                                 np.matmul(Wk.T, d, out=o))
         x = y
     return calls
 
