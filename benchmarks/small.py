@@ -220,18 +220,19 @@ def gemm_calls(net, xb: np.ndarray) -> list:
             from mlcli.nn.parallel import batch_slices
 
             N, F, P = y.shape[0], y.shape[1], y.shape[2] * y.shape[3]
-            cols = layer.cache[0].copy()  # (N*H'*W', KH*KW*C)
-            Wk = layer.cache[1]  # (F, KH*KW*C)
-            dyt = np.ones((F, cols.shape[0]), dtype=cols.dtype)
-            dcols = np.empty_like(cols)
-            dw = np.empty((F, cols.shape[1]), cols.dtype)
+            flat, Wk, planar = layer.cache[0].copy(), layer.cache[1], layer.cache[-1]  # columns, (F, K)
+            K = Wk.shape[1]
+            dyt = np.ones((F, N * P), dtype=flat.dtype)
+            dw = np.empty((F, K), flat.dtype)
             for g in batch_slices(N, GROUPS):  # conv_forward / conv_backward's GEMMs, one per group of samples
                 r = slice(g.start * P, g.stop * P)
-                calls.append(lambda Wk=Wk, c=cols[r], o=np.empty((F, r.stop - r.start), cols.dtype):
-                             np.matmul(Wk, c.T, out=o))
-                calls.append(lambda d=dyt[:, r], c=cols[r], o=dw: np.matmul(d, c, out=o))
+                block = flat[g.start * P * K:g.stop * P * K]
+                cols = block.reshape(K, -1) if planar else block.reshape(-1, K).T  # (K, n*P)
+                calls.append(lambda Wk=Wk, c=cols, o=np.empty((F, cols.shape[1]), flat.dtype):
+                             np.matmul(Wk, c, out=o))
+                calls.append(lambda d=dyt[:, r], c=cols, o=dw: np.matmul(d, c.T, out=o))
                 if i > first:
-                    calls.append(lambda Wk=Wk, d=dyt[:, r], o=dcols[r].reshape(-1, P * (g.stop - g.start)):
+                    calls.append(lambda Wk=Wk, d=dyt[:, r], o=np.empty((K, cols.shape[1]), flat.dtype):
                                  np.matmul(Wk.T, d, out=o))
         x = y
     return calls

@@ -130,31 +130,46 @@ def _for_each_group(fn: Callable[[slice], object], n: int, size: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ convolution
+def _group_columns(flat: np.ndarray, s: slice, P: int, K: int, planar: bool) -> np.ndarray:
+    """The columns of the samples `s` as a (K, n*P) matrix (a view of their block of `flat`): planar blocks are
+    stored so, channels-last blocks as (n*P, K) (this is its transpose)."""
+    block = flat[s.start * P * K:s.stop * P * K]
+    return block.reshape(K, -1) if planar else block.reshape(-1, K).T
+
+
 def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, pad: int = 0, *,
                  rounding: str = "exact", work: Workspace | None = None) -> tuple[np.ndarray, tuple]:
     """Cross-correlation `y[n, f, i, j] = b[f] + sum_{c,u,v} W[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]`.
 
     x: (N, C, H, W); W: (F, C, KH, KW); b: (F,) or None; xp is x zero-padded by `pad` on each side; H', W' by
     `conv_output_size(..., rounding)`. Returns y: (N, F, H', W') (a new array) and the cache for `conv_backward`:
-    the columns (N*H'*W', KH*KW*C), the weights as (F, KH*KW*C), W's shape, x's shape, stride, pad.
+    the columns (flat), the weights as (F, KH*KW*C), W's shape, x's shape, stride, pad, the columns' layout.
 
-    The padded input is kept channels-last, xh: (N, H + 2*pad, W + 2*pad, C), so that a window's row of KW pixels
-    is one contiguous run of KW*C values: im2col copies runs of KW*C (not of W' as in NCHW) into
-    cols (N, H', W', KH, KW, C), a (N*H'*W', K) matrix, K = KH*KW*C. One GEMM `Wk @ cols.T -> (F, N*H'*W')`
-    per batch slice, then one copy (with the bias add) to NCHW. With `work`, xh, the columns and the GEMM output
-    live in its buffers (so the cache is only valid until the next call with the same `work`).
+    im2col copies contiguous runs as long as it can get them. Channels-last (when KW*C >= W'): the padded input
+    is kept as xh (N, H + 2*pad, W + 2*pad, C), where a window's row of KW pixels is one run of KW*C values,
+    copied into cols (N, H', W', KH, KW, C), a (N*H'*W', K) matrix, K = KH*KW*C. Planar (few channels, e.g. an
+    RGB or grey input): per group of n samples, cols (KH, KW, C, n, H', W'), a (K, n*H'*W') matrix, filled by
+    one copy of runs of W' per kernel offset from the NCHW padded input. Either way one GEMM per fixed group of
+    samples, `Wk @ cols -> (F, n*H'*W')`, then one copy (with the bias add) to NCHW. With `work`, the padded
+    input, the columns and the GEMM output live in its buffers (so the cache is only valid until the next call
+    with the same `work`).
     """
     N, C, H, Wd = x.shape
     F, _, KH, KW = W.shape
     OH = conv_output_size(H, KH, stride, pad, rounding=rounding)
     OW = conv_output_size(Wd, KW, stride, pad, rounding=rounding)
     P, K = OH * OW, KH * KW * C
-    xh = _scratch(work, "xh", (N, H + 2 * pad, Wd + 2 * pad, C), x.dtype, zeroed=bool(pad))
-    sn, sh, sw, sc = xh.strides  # the windows as a view (N, OH, OW, KH, KW, C) of xh (C-contiguous)
-    win = np.ndarray((N, OH, OW, KH, KW, C), xh.dtype, xh, strides=(sn, stride * sh, stride * sw, sh, sw, sc))
-    cols = _scratch(work, "cols", (N, OH, OW, KH, KW, C), x.dtype)
-    cols2 = cols.reshape(N * P, K)
-    Wk = np.ascontiguousarray(W.transpose(0, 2, 3, 1)).reshape(F, K)  # (F, KH, KW, C): cols' column order
+    planar = OW > KW * C
+    flat = _scratch(work, "cols", (N * P * K,), x.dtype)
+    if planar:
+        xp = _scratch(work, "xp", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True) if pad else x
+        hs, ws = stride * (OH - 1) + 1, stride * (OW - 1) + 1
+    else:
+        xh = _scratch(work, "xh", (N, H + 2 * pad, Wd + 2 * pad, C), x.dtype, zeroed=bool(pad))
+        sn, sh, sw, sc = xh.strides  # the windows as a view (N, OH, OW, KH, KW, C) of xh (C-contiguous)
+        win = np.ndarray((N, OH, OW, KH, KW, C), xh.dtype, xh, strides=(sn, stride * sh, stride * sw, sh, sw, sc))
+        cols = flat.reshape(N, OH, OW, KH, KW, C)
+    Wk = np.ascontiguousarray(W.transpose(0, 2, 3, 1)).reshape(F, K)  # (F, KH, KW, C): the columns' order
     dtype = np.result_type(x, W)
     yt = _scratch(work, "yt", (N * F * P,), dtype)  # per slice s: (F, len(s)*P), contiguous
     y = np.empty((N, F, P), dtype=dtype)  # NCHW
@@ -162,33 +177,43 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
 
     def chunk(s: slice) -> None:
         n = s.stop - s.start
-        xh[s, pad:pad + H, pad:pad + Wd] = x[s].transpose(0, 2, 3, 1)
-        np.copyto(cols[s], win[s])
+        group = _group_columns(flat, s, P, K, planar)
+        if planar:
+            if pad:
+                xp[s, :, pad:pad + H, pad:pad + Wd] = x[s]
+            blocks = group.reshape(KH, KW, C, n, OH, OW)
+            for u in range(KH):
+                for v in range(KW):
+                    np.copyto(blocks[u, v], xp[s, :, u:u + hs:stride, v:v + ws:stride].transpose(1, 0, 2, 3))
+        else:
+            xh[s, pad:pad + H, pad:pad + Wd] = x[s].transpose(0, 2, 3, 1)
+            np.copyto(cols[s], win[s])
         out = yt[s.start * F * P:s.stop * F * P].reshape(F, n * P)
-        np.matmul(Wk, cols2[s.start * P:s.stop * P].T, out=out)
+        np.matmul(Wk, group, out=out)
         out3 = out.reshape(F, n, P).transpose(1, 0, 2)
         if bias is None:
             np.copyto(y[s], out3)
         else:
             np.add(out3, bias, out=y[s])
 
-    _for_each_group(chunk, N, cols.size)
-    return y.reshape(N, F, OH, OW), (cols2, Wk, W.shape, x.shape, stride, pad)
+    _for_each_group(chunk, N, flat.size)
+    return y.reshape(N, F, OH, OW), (flat, Wk, W.shape, x.shape, stride, pad, planar)
 
 
 def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: Workspace | None = None
                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of `conv_forward`: returns dx: (N, C, H, W), dW: (F, C, KH, KW), db: (F,).
 
-    With dyt = dy as (F, N*H'*W') and cols (N*H'*W', K) as in the forward: `db = sum_p dyt[:, p]`,
-    `dWk = dyt @ cols` (F, K) as the sum over `GROUPS` fixed groups of samples of one GEMM each (then reordered
-    to W's (F, C, KH, KW)), and per group `dcols = Wk.T @ dyt` (K, n*H'*W'), written over the group's columns
-    (dead once dW is known), in the layout (KH, KW, C, n, H', W'): col2im adds, for each kernel offset (u, v),
-    dcols[u, v] into the slice of x it was read from, over runs of W' (of H*W with "same" padding, see
-    `_col2im_same`); padding and the rows/cols that a floor rounding ignored get nothing, dx there is 0. With
-    `need_dx=False` (a network's first layer in training) dx is not computed and None is returned for it.
+    With dyt = dy as (F, N*H'*W') and, per group of n samples, cols (K, n*H'*W') as in the forward:
+    `db = sum_p dyt[:, p]`, `dWk = dyt @ cols.T` (F, K) as the sum over `GROUPS` fixed groups of samples of one
+    GEMM each (then reordered to W's (F, C, KH, KW)), and per group `dcols = Wk.T @ dyt` (K, n*H'*W'), written
+    over the group's columns (dead once dW is known), in the layout (KH, KW, C, n, H', W'): col2im adds, for
+    each kernel offset (u, v), dcols[u, v] into the slice of x it was read from, over runs of W' (of H*W with
+    "same" padding, see `_col2im_same`); padding and the rows/cols that a floor rounding ignored get nothing,
+    dx there is 0. With `need_dx=False` (a network's first layer in training) dx is not computed and None is
+    returned for it.
     """
-    cols2, Wk, W_shape, (N, C, H, Wd), stride, pad = cache
+    flat, Wk, W_shape, (N, C, H, Wd), stride, pad, planar = cache
     del cache
     F, _, KH, KW = W_shape
     OH, OW = dy.shape[2], dy.shape[3]
@@ -198,13 +223,14 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     db = dyt.sum(axis=1)
     # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order)
     groups = parallel.batch_slices(N, GROUPS)
-    partial = _scratch(work, "dw", (len(groups), F, K), np.result_type(dy, cols2))
+    partial = _scratch(work, "dw", (len(groups), F, K), np.result_type(dy, flat))
     index = {g.start: i for i, g in enumerate(groups)}
 
     def dw_group(s: slice) -> None:
-        np.matmul(dyt[:, s.start * P:s.stop * P], cols2[s.start * P:s.stop * P], out=partial[index[s.start]])
+        np.matmul(dyt[:, s.start * P:s.stop * P], _group_columns(flat, s, P, K, planar).T,
+                  out=partial[index[s.start]])
 
-    _for_each_group(dw_group, N, cols2.size)
+    _for_each_group(dw_group, N, flat.size)
     dW = np.ascontiguousarray(partial.sum(axis=0).reshape(F, KH, KW, C).transpose(0, 3, 1, 2))
     if not need_dx:
         return None, dW, db
@@ -219,7 +245,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     def chunk(s: slice) -> None:
         n = s.stop - s.start
         # the group's columns are dead: its memory takes dcols, as (K, n*P) = (KH, KW, C, n, OH, OW)
-        dct = cols2[s.start * P:s.stop * P].reshape(K, n * P)
+        dct = flat[s.start * P * K:s.stop * P * K].reshape(K, n * P)
         np.matmul(Wk.T, dyt[:, s.start * P:s.stop * P], out=dct)
         dct = dct.reshape(KH, KW, C, n, OH, OW)
         g = dxt[:, s]
@@ -233,7 +259,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
                 g[:, :, u:u + hs:stride, v:v + ws:stride] += dct[u, v]
         np.copyto(dx[s], g[:, :, pad:pad + H, pad:pad + Wd].transpose(1, 0, 2, 3))
 
-    _for_each_group(chunk, N, cols2.size)
+    _for_each_group(chunk, N, flat.size)
     return dx, dW, db
 
 
