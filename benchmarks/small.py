@@ -216,15 +216,14 @@ def gemm_calls(net, xb: np.ndarray) -> list:
             if i > first:
                 calls.append(lambda dy=dy, W=W: dy @ W)
         elif layer.kind == "conv":
-            from mlcli.nn.conv import GROUPS
-            from mlcli.nn.parallel import batch_slices
+            from mlcli.nn.conv import sample_groups
 
             N, F, P = y.shape[0], y.shape[1], y.shape[2] * y.shape[3]
             flat, Wk, planar = layer.cache[0].copy(), layer.cache[1], layer.cache[-1]  # columns, (F, K)
             K = Wk.shape[1]
             dyt = np.ones((F, N * P), dtype=flat.dtype)
             dw = np.empty((F, K), flat.dtype)
-            for g in batch_slices(N, GROUPS):  # conv_forward / conv_backward's GEMMs, one per group of samples
+            for g in sample_groups(N):  # conv_forward / conv_backward's GEMMs, one per group of samples
                 r = slice(g.start * P, g.stop * P)
                 block = flat[g.start * P * K:g.stop * P * K]
                 cols = block.reshape(K, -1) if planar else block.reshape(-1, K).T  # (K, n*P)

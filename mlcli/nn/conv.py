@@ -17,7 +17,7 @@ bias add. The backward gets db by a sum, dW by the same grouped GEMMs against th
 groups), and dx by a GEMM to the column gradient, laid out (KH, KW, C, n, H', W') over the dead columns,
 followed by col2im: for each of the KH*KW kernel offsets one shifted add into a channel-major gradient, over
 whole flattened planes with "same" padding (no padded buffer, no `np.add.at`), and one transposing copy to NCHW.
-The GEMMs are made per fixed group of samples (`GROUPS`), never per thread, so that results do not depend on
+The GEMMs are made per fixed group of samples (`sample_groups`), never per thread, so that results do not depend on
 the thread count. The `Conv2d` layer keeps these work buffers between batches (`Workspace`): no allocation or
 page faults per batch, a flat memory profile. Pooling lives in `mlcli.nn.pooling`, spatial batch normalization
 (`BatchNorm2d`) in `mlcli.nn.layers`.
@@ -35,7 +35,8 @@ from mlcli.nn.base import Layer
 from mlcli.nn.init import fans, init_weight
 
 ROUNDINGS = ("exact", "floor", "ceil")
-GROUPS = 4  # the convolution's GEMMs work on this many fixed groups of samples (parallel.MAX_THREADS)
+GROUPS = 4  # the convolution's GEMMs work on at most this many fixed groups of samples (parallel.MAX_THREADS),
+GROUP_SAMPLES = 16  # of at least this many samples each (smaller GEMMs lose more to their edges and calls)
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, what: str = "conv",
@@ -116,11 +117,17 @@ def _scratch(work: Workspace | None, name: str, shape: tuple[int, ...], dtype: n
     return work.get(name, shape, dtype, zeroed=zeroed)
 
 
+def sample_groups(n: int) -> list[slice]:
+    """The fixed groups of a batch of n samples that the GEMMs work on: `GROUPS` at most, of `GROUP_SAMPLES` at
+    least (one group below that); they depend on n alone."""
+    return parallel.batch_slices(n, max(1, min(GROUPS, n // GROUP_SAMPLES)))
+
+
 def _for_each_group(fn: Callable[[slice], object], n: int, size: int) -> None:
-    """Call `fn(s)` for the `GROUPS` (at most n) fixed slices `s` of the batch `range(n)`, spread over the threads
+    """Call `fn(s)` for the fixed slices `s` of the batch `range(n)` (`sample_groups`), spread over the threads
     by `parallel.for_each_chunk`. A GEMM's last bits depend on its shape (OpenBLAS's edge kernels), so the GEMMs
     are made per group, never per thread's slice: the results do not depend on the thread count."""
-    groups = parallel.batch_slices(n, GROUPS)
+    groups = sample_groups(n)
 
     def run(s: slice) -> None:
         for g in groups[s]:
@@ -205,8 +212,8 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     """Gradients of `conv_forward`: returns dx: (N, C, H, W), dW: (F, C, KH, KW), db: (F,).
 
     With dyt = dy as (F, N*H'*W') and, per group of n samples, cols (K, n*H'*W') as in the forward:
-    `db = sum_p dyt[:, p]`, `dWk = dyt @ cols.T` (F, K) as the sum over `GROUPS` fixed groups of samples of one
-    GEMM each (then reordered to W's (F, C, KH, KW)), and per group `dcols = Wk.T @ dyt` (K, n*H'*W'), written
+    `db = sum_p dyt[:, p]`, `dWk = dyt @ cols.T` (F, K) as the sum over the fixed groups of samples
+    (`sample_groups`) of one GEMM each (then reordered to W's (F, C, KH, KW)), and per group `dcols = Wk.T @ dyt` (K, n*H'*W'), written
     over the group's columns (dead once dW is known), in the layout (KH, KW, C, n, H', W'): col2im adds, for
     each kernel offset (u, v), dcols[u, v] into the slice of x it was read from, over runs of W' (of H*W with
     "same" padding, see `_col2im_same`); padding and the rows/cols that a floor rounding ignored get nothing,
@@ -222,7 +229,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     np.copyto(dyt.reshape(F, N, P), dy.reshape(N, F, P).transpose(1, 0, 2))
     db = dyt.sum(axis=1)
     # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order)
-    groups = parallel.batch_slices(N, GROUPS)
+    groups = sample_groups(N)
     partial = _scratch(work, "dw", (len(groups), F, K), np.result_type(dy, flat))
     index = {g.start: i for i, g in enumerate(groups)}
 
