@@ -213,12 +213,12 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
 
     With dyt = dy as (F, N*H'*W') and, per group of n samples, cols (K, n*H'*W') as in the forward:
     `db = sum_p dyt[:, p]`, `dWk = dyt @ cols.T` (F, K) as the sum over the fixed groups of samples
-    (`sample_groups`) of one GEMM each (then reordered to W's (F, C, KH, KW)), and per group `dcols = Wk.T @ dyt` (K, n*H'*W'), written
-    over the group's columns (dead once dW is known), in the layout (KH, KW, C, n, H', W'): col2im adds, for
-    each kernel offset (u, v), dcols[u, v] into the slice of x it was read from, over runs of W' (of H*W with
-    "same" padding, see `_col2im_same`); padding and the rows/cols that a floor rounding ignored get nothing,
-    dx there is 0. With `need_dx=False` (a network's first layer in training) dx is not computed and None is
-    returned for it.
+    (`sample_groups`) of one GEMM each (then reordered to W's (F, C, KH, KW)), and per group
+    `dcols = Wk.T @ dyt` (K, n*H'*W'), written over the group's columns (dead once dW is known), in the layout
+    (KH, KW, C, n, H', W'): col2im adds, for each kernel offset (u, v), dcols[u, v] into the slice of x it was
+    read from, over runs of W' (of H*W with "same" padding, see `_col2im_same`); padding and the rows/cols that
+    a floor rounding ignored get nothing, dx there is 0. With `need_dx=False` (a network's first layer in
+    training) dx is not computed and None is returned for it.
     """
     flat, Wk, W_shape, (N, C, H, Wd), stride, pad, planar = cache
     del cache
