@@ -123,6 +123,13 @@ def sample_groups(n: int) -> list[slice]:
     return parallel.batch_slices(n, max(1, min(GROUPS, n // GROUP_SAMPLES)))
 
 
+def _work_size(columns: int, filters: int) -> int:
+    """The size a GEMM over `columns` elements with `filters` output rows counts as for `parallel.for_each_chunk`
+    (which splits work above `MIN_ELEMENTS` elements): a GEMM does `filters` multiply-adds per element it reads,
+    far more work per element than the memory-bound passes the threshold was set for."""
+    return columns * max(1, filters // 8)
+
+
 def _for_each_group(fn: Callable[[slice], object], n: int, size: int) -> None:
     """Call `fn(s)` for the fixed slices `s` of the batch `range(n)` (`sample_groups`), spread over the threads
     by `parallel.for_each_chunk`. A GEMM's last bits depend on its shape (OpenBLAS's edge kernels), so the GEMMs
@@ -203,7 +210,7 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
         else:
             np.add(out3, bias, out=y[s])
 
-    _for_each_group(chunk, N, flat.size)
+    _for_each_group(chunk, N, _work_size(flat.size, F))
     return y.reshape(N, F, OH, OW), (flat, Wk, W.shape, x.shape, stride, pad, planar)
 
 
@@ -237,7 +244,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
         np.matmul(dyt[:, s.start * P:s.stop * P], _group_columns(flat, s, P, K, planar).T,
                   out=partial[index[s.start]])
 
-    _for_each_group(dw_group, N, flat.size)
+    _for_each_group(dw_group, N, _work_size(flat.size, F))
     dW = np.ascontiguousarray(partial.sum(axis=0).reshape(F, KH, KW, C).transpose(0, 3, 1, 2))
     if not need_dx:
         return None, dW, db
@@ -266,7 +273,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
                 g[:, :, u:u + hs:stride, v:v + ws:stride] += dct[u, v]
         np.copyto(dx[s], g[:, :, pad:pad + H, pad:pad + Wd].transpose(1, 0, 2, 3))
 
-    _for_each_group(chunk, N, flat.size)
+    _for_each_group(chunk, N, _work_size(flat.size, F))
     return dx, dW, db
 
 
