@@ -250,10 +250,10 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
         return None, dW, db
     dx = np.empty((N, C, H, Wd), dtype=dy.dtype)
     same = stride == 1 and (H, Wd) == (OH, OW)
-    # col2im accumulates channel-major, (C, N, H + 2*pad, W + 2*pad) (no border with "same" padding), in the
-    # order of dcols' blocks (C, n, H', W'): sequential runs in both; one transposing copy makes dx NCHW
-    shape = (C, N, H, Wd) if same else (C, N, H + 2 * pad, Wd + 2 * pad)
-    dxt = _scratch(work, "dxt", shape, dy.dtype)
+    # col2im accumulates channel-major, per group a contiguous (C, n, H + 2*pad, W + 2*pad) (no border with
+    # "same" padding), in the order of dcols' blocks (C, n, H', W'); one transposing copy makes dx NCHW
+    Hg, Wg = (H, Wd) if same else (H + 2 * pad, Wd + 2 * pad)
+    dxt = _scratch(work, "dxt", (N * C * Hg * Wg,), dy.dtype)
     hs, ws = stride * (OH - 1) + 1, stride * (OW - 1) + 1
 
     def chunk(s: slice) -> None:
@@ -262,7 +262,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
         dct = flat[s.start * P * K:s.stop * P * K].reshape(K, n * P)
         np.matmul(Wk.T, dyt[:, s.start * P:s.stop * P], out=dct)
         dct = dct.reshape(KH, KW, C, n, OH, OW)
-        g = dxt[:, s]
+        g = dxt[s.start * C * Hg * Wg:s.stop * C * Hg * Wg].reshape(C, n, Hg, Wg)
         if same:
             _col2im_same(dct, pad, g)
             np.copyto(dx[s], g.transpose(1, 0, 2, 3))
@@ -279,31 +279,36 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
 
 def _col2im_same(dct: np.ndarray, pad: int, dxt: np.ndarray) -> None:
     """col2im for stride 1 and an output as large as the input ("same" padding): dct (KH, KW, C, N, H, W) ->
-    dxt (C, N, H, W) (written), `dxt[c, n, i + u - pad, j + v - pad] += dct[u, v, c, n, i, j]` where inside.
+    dxt (C, N, H, W) (C-contiguous, written), `dxt[c, n, i + u - pad, j + v - pad] += dct[u, v, c, n, i, j]`
+    where inside.
 
-    On the flattened H*W plane each kernel offset is one shift by `d = (u - pad)*W + (v - pad)`, so each offset is
-    one add over C*N runs of about H*W values (instead of H rows of W). The entries whose column `j + v - pad`
-    falls outside [0, W) would wrap into the neighbouring row; they are zeroed in dct first (dct is scratch),
-    once per kernel column v for all rows u. The centre offset (pad, pad) covers every pixel: it is copied
-    first, the others are added.
+    On dxt flattened whole, each kernel offset is one shift by `d = (u - pad)*W + (v - pad)`, so each offset is
+    ONE add over a single run of C*N*H*W values. The entries that would land outside their own plane's row
+    (column `j + v - pad` outside [0, W)) or plane (row `i + u - pad` outside [0, H)) are zeroed in dct first
+    (dct is scratch; once per kernel column v and once per kernel row u): where they land instead they add an
+    exact 0. The centre offset (pad, pad) covers every pixel: it is copied first, the others are added.
     """
-    KH, KW, C, N, H, W = dct.shape
-    plane = H * W
-    dxf = dxt.reshape(C, N, plane)
+    KH, KW, H, W = dct.shape[0], dct.shape[1], dct.shape[4], dct.shape[5]
+    flat = dxt.reshape(-1)
     for v in range(KW):
         if v < pad:
             dct[:, v, ..., :pad - v] = 0
         elif v > pad:
             dct[:, v, ..., W - (v - pad):] = 0
+    for u in range(KH):
+        if u < pad:
+            dct[u, :, :, :, :pad - u] = 0
+        elif u > pad:
+            dct[u, :, :, :, H - (u - pad):] = 0
     order = [(pad, pad)] + [(u, v) for u in range(KH) for v in range(KW) if (u, v) != (pad, pad)]
     for u, v in order:
-        src = dct[u, v].reshape(C, N, plane)
+        src = dct[u, v].reshape(-1)
         d = (u - pad) * W + (v - pad)
-        lo, hi = max(0, -d), min(plane, plane - d)
+        lo, hi = max(0, -d), min(flat.size, flat.size - d)
         if (u, v) == (pad, pad):
-            np.copyto(dxf, src)
+            np.copyto(flat, src)
         elif lo < hi:
-            dxf[:, :, lo + d:hi + d] += src[:, :, lo:hi]
+            np.add(flat[lo + d:hi + d], src[lo:hi], out=flat[lo + d:hi + d])
 
 
 class Conv2d(Layer):
