@@ -132,15 +132,11 @@ def _work_size(columns: int, filters: int) -> int:
 
 def _for_each_group(fn: Callable[[slice], object], n: int, size: int) -> None:
     """Call `fn(s)` for the fixed slices `s` of the batch `range(n)` (`sample_groups`), spread over the threads
-    by `parallel.for_each_chunk`. A GEMM's last bits depend on its shape (OpenBLAS's edge kernels), so the GEMMs
-    are made per group, never per thread's slice: the results do not depend on the thread count."""
+    by `parallel.for_each_item` (taken dynamically). A GEMM's last bits depend on its shape (OpenBLAS's edge
+    kernels), so the GEMMs are made per group, never per thread's slice: the results do not depend on the
+    thread count."""
     groups = sample_groups(n)
-
-    def run(s: slice) -> None:
-        for g in groups[s]:
-            fn(g)
-
-    parallel.for_each_chunk(run, len(groups), size)
+    parallel.for_each_item(lambda i: fn(groups[i]), len(groups), size)
 
 
 # ------------------------------------------------------------------------------------------------ convolution
