@@ -300,13 +300,13 @@ class BatchNorm2dCache(NamedTuple):
 
 def _per_channel_sum(a: np.ndarray) -> np.ndarray:
     """(N, C, P) -> (C,): the sum over samples (adding whole (C, P) planes, contiguous) and then positions."""
-    return a.sum(axis=0).sum(axis=1)
+    return np.add.reduce(np.add.reduce(a, axis=0), axis=1)
 
 
 def _plane(v: np.ndarray, positions: int) -> np.ndarray:
     """(C,) -> (C*positions,), each channel's value repeated over its positions: broadcasting it against an
     (N, C*positions) batch runs over long contiguous rows (a (C, 1) broadcast runs over rows of `positions`)."""
-    return np.repeat(v, positions)
+    return v.repeat(positions)
 
 
 def batchnorm2d_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
