@@ -25,6 +25,7 @@ page faults per batch, a flat memory profile. Pooling lives in `mlcli.nn.pooling
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -117,10 +118,11 @@ def _scratch(work: Workspace | None, name: str, shape: tuple[int, ...], dtype: n
     return work.get(name, shape, dtype, zeroed=zeroed)
 
 
-def sample_groups(n: int) -> list[slice]:
+@functools.lru_cache(maxsize=64)
+def sample_groups(n: int) -> tuple[slice, ...]:
     """The fixed groups of a batch of n samples that the GEMMs work on: `GROUPS` at most, of `GROUP_SAMPLES` at
     least (one group below that); they depend on n alone."""
-    return parallel.batch_slices(n, max(1, min(GROUPS, n // GROUP_SAMPLES)))
+    return tuple(parallel.batch_slices(n, max(1, min(GROUPS, n // GROUP_SAMPLES))))
 
 
 def _work_size(columns: int, filters: int) -> int:
@@ -231,32 +233,28 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     dyt = _scratch(work, "dyt", (F, N * P), dy.dtype)
     np.copyto(dyt.reshape(F, N, P), dy.reshape(N, F, P).transpose(1, 0, 2))
     db = dyt.sum(axis=1)
-    # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order)
+    # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order); each group
+    # then takes its dcols over its (now dead) columns and its share of col2im, in the same pass
     groups = sample_groups(N)
     partial = _scratch(work, "dw", (len(groups), F, K), np.result_type(dy, flat))
     index = {g.start: i for i, g in enumerate(groups)}
-
-    def dw_group(s: slice) -> None:
-        np.matmul(dyt[:, s.start * P:s.stop * P], _group_columns(flat, s, P, K, planar).T,
-                  out=partial[index[s.start]])
-
-    _for_each_group(dw_group, N, _work_size(flat.size, F))
-    dW = np.ascontiguousarray(partial.sum(axis=0).reshape(F, KH, KW, C).transpose(0, 3, 1, 2))
-    if not need_dx:
-        return None, dW, db
-    dx = np.empty((N, C, H, Wd), dtype=dy.dtype)
+    dx = np.empty((N, C, H, Wd), dtype=dy.dtype) if need_dx else None
     same = stride == 1 and (H, Wd) == (OH, OW)
     # col2im accumulates channel-major, per group a contiguous (C, n, H + 2*pad, W + 2*pad) (no border with
     # "same" padding), in the order of dcols' blocks (C, n, H', W'); one transposing copy makes dx NCHW
     Hg, Wg = (H, Wd) if same else (H + 2 * pad, Wd + 2 * pad)
-    dxt = _scratch(work, "dxt", (N * C * Hg * Wg,), dy.dtype)
+    dxt = _scratch(work, "dxt", (N * C * Hg * Wg,), dy.dtype) if need_dx else None
     hs, ws = stride * (OH - 1) + 1, stride * (OW - 1) + 1
 
     def chunk(s: slice) -> None:
         n = s.stop - s.start
+        rows = slice(s.start * P, s.stop * P)
+        np.matmul(dyt[:, rows], _group_columns(flat, s, P, K, planar).T, out=partial[index[s.start]])
+        if dx is None:
+            return
         # the group's columns are dead: its memory takes dcols, as (K, n*P) = (KH, KW, C, n, OH, OW)
         dct = flat[s.start * P * K:s.stop * P * K].reshape(K, n * P)
-        np.matmul(Wk.T, dyt[:, s.start * P:s.stop * P], out=dct)
+        np.matmul(Wk.T, dyt[:, rows], out=dct)
         dct = dct.reshape(KH, KW, C, n, OH, OW)
         g = dxt[s.start * C * Hg * Wg:s.stop * C * Hg * Wg].reshape(C, n, Hg, Wg)
         if same:
@@ -270,6 +268,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
         np.copyto(dx[s], g[:, :, pad:pad + H, pad:pad + Wd].transpose(1, 0, 2, 3))
 
     _for_each_group(chunk, N, _work_size(flat.size, F))
+    dW = np.ascontiguousarray(partial.sum(axis=0).reshape(F, KH, KW, C).transpose(0, 3, 1, 2))
     return dx, dW, db
 
 
