@@ -183,7 +183,8 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
         cols = flat.reshape(N, OH, OW, KH, KW, C)
     Wk = np.ascontiguousarray(W.transpose(0, 2, 3, 1)).reshape(F, K)  # (F, KH, KW, C): the columns' order
     dtype = np.result_type(x, W)
-    yt = _scratch(work, "yt", (N * F * P,), dtype)  # per slice s: (F, len(s)*P), contiguous
+    # per slice s: (F, len(s)*P), contiguous; the backward's dyt reuses this buffer (dead after the forward)
+    yt = _scratch(work, "ft", (N * F * P,), dtype)
     y = np.empty((N, F, P), dtype=dtype)  # NCHW
     bias = None if b is None else b.reshape(1, F, 1)
 
@@ -230,7 +231,7 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     F, _, KH, KW = W_shape
     OH, OW = dy.shape[2], dy.shape[3]
     P, K = OH * OW, KH * KW * C
-    dyt = _scratch(work, "dyt", (F, N * P), dy.dtype)
+    dyt = _scratch(work, "ft", (F, N * P), dy.dtype)
     np.copyto(dyt.reshape(F, N, P), dy.reshape(N, F, P).transpose(1, 0, 2))
     db = dyt.sum(axis=1)
     # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order); each group
