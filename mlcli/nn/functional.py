@@ -338,22 +338,20 @@ def batchnorm2d_backward(dy: np.ndarray, cache: BatchNorm2dCache) -> tuple[np.nd
 
     `dbeta = sum(dy)`, `dgamma = sum(dy * xhat) = inv_std * sum(dy * xc)`, and
     `dx = gamma * inv_std * (dy - dbeta/M - xhat * dgamma/M)` (M = N*H*W), computed as
-    `dx = scale * dy + (a * xc + b)` with per-channel `a = -scale * inv_std * dgamma / M`,
-    `b = -scale * dbeta / M`.
+    `dx = (dy - (xc * a + b)) * scale` with per-channel `a = inv_std * dgamma / M`, `b = dbeta / M`: four
+    passes, written over the product buffer.
     """
     xc, inv_std, scale = cache.xc, cache.inv_std, cache.scale
     N, C, P = xc.shape
-    dy3 = dy.reshape(N, C, P)
+    dy2 = dy.reshape(N, C * P)
     m = dy.dtype.type(N * P)
-    dbeta = _per_channel_sum(dy3)
-    prod = dy3 * xc
+    dbeta = _per_channel_sum(dy.reshape(N, C, P))
+    prod = dy.reshape(N, C, P) * xc
     dgamma = _per_channel_sum(prod) * inv_std
-    a = -scale * inv_std * dgamma / m
-    b = -scale * dbeta / m
-    dx = np.multiply(xc.reshape(N, C * P), _plane(a, P), out=prod.reshape(N, C * P))
-    dx += _plane(b, P)
-    tmp = np.multiply(dy3.reshape(N, C * P), _plane(scale, P))
-    dx += tmp
+    dx = np.multiply(xc.reshape(N, C * P), _plane(inv_std * dgamma / m, P), out=prod.reshape(N, C * P))
+    dx += _plane(dbeta / m, P)
+    np.subtract(dy2, dx, out=dx)
+    dx *= _plane(scale, P)
     return dx.reshape(dy.shape), dgamma, dbeta
 
 
