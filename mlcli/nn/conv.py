@@ -9,18 +9,21 @@ Shapes, for a batch of N images:
     ceil (PyTorch's ceil_mode pooling): H' = 1 + ceil((H - K) / stride), minus 1 if the last window would start
                                    past the input; windows may run off the bottom/right edge
 
-Speed: the convolution copies the input, padded, into a persistent zero-bordered CHANNELS-LAST buffer
-(N, H + 2*pad, W + 2*pad, C), where a window's row of KW pixels is one contiguous run of KW*C values, so im2col
-(a strided view of it copied once) moves runs of KW*C instead of runs of W'. The columns, (N*H'*W', KH*KW*C),
-meet the weights in one GEMM per fixed group of samples, `Wk @ cols.T -> (F, n*H'*W')`, copied to NCHW with the
-bias add. The backward gets db by a sum, dW by the same grouped GEMMs against the columns (summed over the
-groups), and dx by a GEMM to the column gradient, laid out (KH, KW, C, n, H', W') over the dead columns,
-followed by col2im: for each of the KH*KW kernel offsets one shifted add into a channel-major gradient, over
-whole flattened planes with "same" padding (no padded buffer, no `np.add.at`), and one transposing copy to NCHW.
-The GEMMs are made per fixed group of samples (`sample_groups`), never per thread, so that results do not depend on
-the thread count. The `Conv2d` layer keeps these work buffers between batches (`Workspace`): no allocation or
-page faults per batch, a flat memory profile. Pooling lives in `mlcli.nn.pooling`, spatial batch normalization
-(`BatchNorm2d`) in `mlcli.nn.layers`.
+Speed: im2col copies the longest contiguous runs it can get. Channels-last (the usual case): the input is copied,
+padded, into a persistent zero-bordered buffer (N, H + 2*pad, W + 2*pad, C), where a window's row of KW pixels
+is one run of KW*C values, and the windows (a strided view of it) are copied once into columns
+(N*H'*W', KH*KW*C). Planar (few input channels, W' > KW*C: a grey or RGB first layer): per group of samples the
+columns (KH*KW*C, n*H'*W'), one copy of runs of W' per kernel offset. The columns meet the weights in one GEMM
+per fixed group of samples, `Wk @ cols -> (F, n*H'*W')`, copied to NCHW with the bias add. The backward gets
+db by a sum and, per group in one pass, dW by a GEMM against the group's columns (summed over the groups
+afterwards, in a fixed order), the column gradient by a GEMM written over those (now dead) columns, laid out
+(KH, KW, C, n, H', W'), and col2im: for each of the KH*KW kernel offsets one add into a channel-major gradient
+(with "same" padding one shifted add over the group's whole flat buffer, edge entries zeroed first; no padded
+buffer, no `np.add.at`), then one transposing copy to NCHW. The GEMMs are made per fixed group of samples
+(`sample_groups`), never per thread, so that results do not depend on the thread count; the groups are taken
+dynamically by the threads (`parallel.for_each_item`). The `Conv2d` layer keeps these work buffers between
+batches (`Workspace`): no allocation or page faults per batch, a flat memory profile. Pooling lives in
+`mlcli.nn.pooling`, spatial batch normalization (`BatchNorm2d`) in `mlcli.nn.layers`.
 """
 
 from __future__ import annotations
