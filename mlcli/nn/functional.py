@@ -223,8 +223,8 @@ def batchnorm_forward(
 
     `mean = x.mean(0)`, `var = ((x - mean)**2).mean(0)` (biased), `xhat = (x - mean) / sqrt(var + eps)`,
     `y = gamma * xhat + beta`. x2d: (M, D), gamma/beta: (D,) -> y: (M, D). (BatchNorm2d has its own NCHW pair,
-    `batchnorm2d_forward`, the same map on the rows `(N*H*W, C)` without transposing to them.) The cache (a `BatchNormCache`) also carries `mean` and `var` so the caller
-    can update running statistics.
+    `batchnorm2d_forward`, the same map on the rows `(N*H*W, C)` without transposing to them.) The cache (a
+    `BatchNormCache`) also carries `mean` and `var` so the caller can update running statistics.
     """
     mean = x2d.mean(axis=0)
     xhat = x2d - mean
