@@ -14,7 +14,8 @@ padded, into a persistent zero-bordered buffer (N, H + 2*pad, W + 2*pad, C), whe
 is one run of KW*C values, and the windows (a strided view of it) are copied once into columns
 (N*H'*W', KH*KW*C). Planar (few input channels, W' > KW*C: a grey or RGB first layer): per group of samples the
 columns (KH*KW*C, n*H'*W'), one copy of runs of W' per kernel offset. The columns meet the weights in one GEMM
-per fixed group of samples, `Wk @ cols -> (F, n*H'*W')`, copied to NCHW with the bias add. The backward gets
+per fixed group of samples, `Wk @ cols -> (F, n*H'*W')`, copied to NCHW with the bias add (large outputs: one
+GEMM per sample straight into NCHW, and likewise in the backward, without a transposed copy of dy). The backward gets
 db by a sum and, per group in one pass, dW by a GEMM against the group's columns (summed over the groups
 afterwards, in a fixed order), the column gradient by a GEMM written over those (now dead) columns, laid out
 (KH, KW, C, n, H', W'), and col2im: for each of the KH*KW kernel offsets one add into a channel-major gradient
@@ -41,6 +42,7 @@ from mlcli.nn.init import fans, init_weight
 ROUNDINGS = ("exact", "floor", "ceil")
 GROUPS = 4  # the convolution's GEMMs work on at most this many fixed groups of samples (parallel.MAX_THREADS),
 GROUP_SAMPLES = 16  # of at least this many samples each (smaller GEMMs lose more to their edges and calls)
+PER_SAMPLE_POSITIONS = 256  # outputs of at least this many positions: one GEMM per sample, straight to NCHW
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, what: str = "conv",
@@ -165,9 +167,10 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
     copied into cols (N, H', W', KH, KW, C), a (N*H'*W', K) matrix, K = KH*KW*C. Planar (few channels, e.g. an
     RGB or grey input): per group of n samples, cols (KH, KW, C, n, H', W'), a (K, n*H'*W') matrix, filled by
     one copy of runs of W' per kernel offset from the NCHW padded input. Either way one GEMM per fixed group of
-    samples, `Wk @ cols -> (F, n*H'*W')`, then one copy (with the bias add) to NCHW. With `work`, the padded
-    input, the columns and the GEMM output live in its buffers (so the cache is only valid until the next call
-    with the same `work`).
+    samples, `Wk @ cols -> (F, n*H'*W')`, then one copy (with the bias add) to NCHW; or, for outputs of at least
+    `PER_SAMPLE_POSITIONS` positions, one GEMM per sample straight into y (no GEMM buffer, no copy). With
+    `work`, the padded input, the columns and the GEMM output live in its buffers (so the cache is only valid
+    until the next call with the same `work`).
     """
     N, C, H, Wd = x.shape
     F, _, KH, KW = W.shape
@@ -186,8 +189,9 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
         cols = flat.reshape(N, OH, OW, KH, KW, C)
     Wk = np.ascontiguousarray(W.transpose(0, 2, 3, 1)).reshape(F, K)  # (F, KH, KW, C): the columns' order
     dtype = np.result_type(x, W)
-    # per slice s: (F, len(s)*P), contiguous; the backward's dyt reuses this buffer (dead after the forward)
-    yt = _scratch(work, "ft", (N * F * P,), dtype)
+    per_sample = P >= PER_SAMPLE_POSITIONS  # (F, P) per sample is a GEMM large enough on its own
+    # grouped: per slice s (F, len(s)*P), contiguous; the backward's dyt reuses this buffer (dead in between)
+    yt = None if per_sample else _scratch(work, "ft", (N * F * P,), dtype)
     y = np.empty((N, F, P), dtype=dtype)  # NCHW
     bias = None if b is None else b.reshape(1, F, 1)
 
@@ -204,6 +208,12 @@ def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int
         else:
             xh[s, pad:pad + H, pad:pad + Wd] = x[s].transpose(0, 2, 3, 1)
             np.copyto(cols[s], win[s])
+        if per_sample:
+            for i in range(n):
+                np.matmul(Wk, group[:, i * P:(i + 1) * P], out=y[s.start + i])
+            if bias is not None:
+                y[s] += bias
+            return
         out = yt[s.start * F * P:s.stop * F * P].reshape(F, n * P)
         np.matmul(Wk, group, out=out)
         out3 = out.reshape(F, n, P).transpose(1, 0, 2)
@@ -234,9 +244,15 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     F, _, KH, KW = W_shape
     OH, OW = dy.shape[2], dy.shape[3]
     P, K = OH * OW, KH * KW * C
-    dyt = _scratch(work, "ft", (F, N * P), dy.dtype)
-    np.copyto(dyt.reshape(F, N, P), dy.reshape(N, F, P).transpose(1, 0, 2))
-    db = dyt.sum(axis=1)
+    dy3 = dy.reshape(N, F, P)
+    per_sample = P >= PER_SAMPLE_POSITIONS  # as in the forward: per-sample GEMMs, no transposed copy of dy
+    if per_sample:
+        dyt = None
+        db = np.einsum("nfp->f", dy3)
+    else:
+        dyt = _scratch(work, "ft", (F, N * P), dy.dtype)
+        np.copyto(dyt.reshape(F, N, P), dy3.transpose(1, 0, 2))
+        db = dyt.sum(axis=1)
     # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order); each group
     # then takes its dcols over its (now dead) columns and its share of col2im, in the same pass
     groups = sample_groups(N)
@@ -253,12 +269,25 @@ def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: W
     def chunk(s: slice) -> None:
         n = s.stop - s.start
         rows = slice(s.start * P, s.stop * P)
-        np.matmul(dyt[:, rows], _group_columns(flat, s, P, K, planar).T, out=partial[index[s.start]])
+        group = _group_columns(flat, s, P, K, planar)
+        acc = partial[index[s.start]]
+        if per_sample:  # the group's sum, sample by sample in order
+            np.matmul(dy3[s.start], group[:, :P].T, out=acc)
+            term = np.empty_like(acc)
+            for i in range(1, n):
+                np.matmul(dy3[s.start + i], group[:, i * P:(i + 1) * P].T, out=term)
+                acc += term
+        else:
+            np.matmul(dyt[:, rows], group.T, out=acc)
         if dx is None:
             return
         # the group's columns are dead: its memory takes dcols, as (K, n*P) = (KH, KW, C, n, OH, OW)
         dct = flat[s.start * P * K:s.stop * P * K].reshape(K, n * P)
-        np.matmul(Wk.T, dyt[:, rows], out=dct)
+        if per_sample:
+            for i in range(n):
+                np.matmul(Wk.T, dy3[s.start + i], out=dct[:, i * P:(i + 1) * P])
+        else:
+            np.matmul(Wk.T, dyt[:, rows], out=dct)
         dct = dct.reshape(KH, KW, C, n, OH, OW)
         g = dxt[s.start * C * Hg * Wg:s.stop * C * Hg * Wg].reshape(C, n, Hg, Wg)
         if same:
