@@ -19,7 +19,7 @@ batch 256, float32, 2 epochs over 20,000 synthetic CIFAR-sized samples (3x32x32,
 Runs alternate (mlcli, numpy, torch, sklearn, then again), each in a fresh subprocess, so that no run inherits
 another's warm caches or thread pools. Printed per run: seconds of each epoch and the last epoch's loss; then the
 median (and best) seconds per epoch of each framework over all its epochs, the ratios, whether the target holds
-(mlcli at most 0.9x torch and no slower than sklearn, on medians), and the fraction of the machine's float32 GEMM
+(mlcli at most 0.8x torch and 0.7x sklearn, on medians; issue 12), and the fraction of the machine's float32 GEMM
 throughput each reaches: `(model FLOPs per epoch / seconds per epoch) / GEMM FLOP/s`, where the model FLOPs are
 the matrix products of the forward pass (2*N*(3072*512 + 512*10)), of the weight gradients (the same), and of the
 one input gradient that is needed (2*N*512*10: none for the first layer), and the GEMM FLOP/s is the best of
@@ -57,8 +57,8 @@ BATCH = 256
 LR = 0.01
 MOMENTUM = 0.9
 SEED = 0
-TARGET_VS_TORCH = 0.9
-TARGET_VS_SKLEARN = 1.0
+TARGET_VS_TORCH = 0.8
+TARGET_VS_SKLEARN = 0.7
 FRAMEWORKS = ("mlcli", "numpy", "torch", "sklearn")
 
 

@@ -216,16 +216,23 @@ def gemm_calls(net, xb: np.ndarray) -> list:
             if i > first:
                 calls.append(lambda dy=dy, W=W: dy @ W)
         elif layer.kind == "conv":
-            N, F = y.shape[0], y.shape[1]
-            cols = layer.cache[0].copy()  # (N, C*KH*KW, H'*W')
-            W2 = layer.params["W"].reshape(F, -1)
-            dy3 = np.ones((N, F, cols.shape[2]), dtype=cols.dtype)
-            out, dcols = np.empty_like(dy3), np.empty_like(cols)
-            per_sample = np.empty((N, cols.shape[1], F), cols.dtype)
-            calls.append(lambda W2=W2, cols=cols, out=out: np.matmul(W2, cols, out=out))
-            calls.append(lambda cols=cols, dy3=dy3, p=per_sample: np.matmul(cols, dy3.transpose(0, 2, 1), out=p))
-            if i > first:
-                calls.append(lambda W2=W2, dy3=dy3, d=dcols: np.matmul(W2.T, dy3, out=d))
+            from mlcli.nn.conv import sample_groups
+
+            N, F, P = y.shape[0], y.shape[1], y.shape[2] * y.shape[3]
+            flat, Wk, planar = layer.cache[0].copy(), layer.cache[1], layer.cache[-1]  # columns, (F, K)
+            K = Wk.shape[1]
+            dyt = np.ones((F, N * P), dtype=flat.dtype)
+            dw = np.empty((F, K), flat.dtype)
+            for g in sample_groups(N):  # conv_forward / conv_backward's GEMMs, one per group of samples
+                r = slice(g.start * P, g.stop * P)
+                block = flat[g.start * P * K:g.stop * P * K]
+                cols = block.reshape(K, -1) if planar else block.reshape(-1, K).T  # (K, n*P)
+                calls.append(lambda Wk=Wk, c=cols, o=np.empty((F, cols.shape[1]), flat.dtype):
+                             np.matmul(Wk, c, out=o))
+                calls.append(lambda d=dyt[:, r], c=cols, o=dw: np.matmul(d, c.T, out=o))
+                if i > first:
+                    calls.append(lambda Wk=Wk, d=dyt[:, r], o=np.empty((K, cols.shape[1]), flat.dtype):
+                                 np.matmul(Wk.T, d, out=o))
         x = y
     return calls
 

@@ -88,3 +88,26 @@ def test_chunked_layers_match_one_thread_exactly(monkeypatch):
     for a, c in zip(serial, chunked, strict=True):
         assert a.dtype == c.dtype == np.float32
         np.testing.assert_array_equal(a, c)
+
+
+def test_for_each_item_runs_every_item_once_over_threads_and_small_work_inline(monkeypatch):
+    monkeypatch.setenv("MLCLI_NUM_THREADS", "2")
+    seen: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def record(i: int) -> None:
+        with lock:
+            seen.append((i, threading.current_thread().name))
+
+    parallel.for_each_item(record, 9, parallel.MIN_ELEMENTS)
+    assert sorted(i for i, _ in seen) == list(range(9))
+    seen.clear()
+    parallel.for_each_item(record, 9, parallel.MIN_ELEMENTS - 1)
+    assert seen == [(i, threading.current_thread().name) for i in range(9)]
+
+    def fail(i: int) -> None:
+        if i == 3:
+            raise RuntimeError("item 3 failed")
+
+    with pytest.raises(RuntimeError, match="item 3 failed"):
+        parallel.for_each_item(fail, 6, parallel.MIN_ELEMENTS)

@@ -9,26 +9,40 @@ Shapes, for a batch of N images:
     ceil (PyTorch's ceil_mode pooling): H' = 1 + ceil((H - K) / stride), minus 1 if the last window would start
                                    past the input; windows may run off the bottom/right edge
 
-Speed: the convolution copies the padded input into a persistent zero-bordered buffer, takes im2col as a strided
-view of it, copies that once into contiguous columns laid out per sample, `(N, C*KH*KW, H'*W')`, and does one
-batched GEMM `W2 @ cols -> (N, F, H'*W')`, which is already NCHW (no transpose of the output). Its backward gets db
-by a sum, dW by the same batched GEMM against the columns summed over the batch, and dx by a GEMM to the column
-gradient (written over the columns, which are dead by then) followed by col2im: for each of the KH*KW kernel
-offsets one strided slice add into dx, clipped to the input (no padded buffer, no `np.add.at`). The `Conv2d` layer
-keeps these work buffers between batches (`Workspace`): no allocation or page faults per batch, a flat memory
-profile. Pooling lives in `mlcli.nn.pooling`, spatial batch normalization (`BatchNorm2d`) in `mlcli.nn.layers`.
+Speed: im2col copies the longest contiguous runs it can get. Channels-last (the usual case): the input is copied,
+padded, into a persistent zero-bordered buffer (N, H + 2*pad, W + 2*pad, C), where a window's row of KW pixels
+is one run of KW*C values, and the windows (a strided view of it) are copied once into columns
+(N*H'*W', KH*KW*C). Planar (few input channels, W' > KW*C: a grey or RGB first layer): per group of samples the
+columns (KH*KW*C, n*H'*W'), one copy of runs of W' per kernel offset. The columns meet the weights in one GEMM
+per fixed group of samples, `Wk @ cols -> (F, n*H'*W')`, copied to NCHW with the bias add (large outputs: one
+GEMM per sample straight into NCHW, and likewise in the backward, without a transposed copy of dy). The backward gets
+db by a sum and, per group in one pass, dW by a GEMM against the group's columns (summed over the groups
+afterwards, in a fixed order), the column gradient by a GEMM written over those (now dead) columns, laid out
+(KH, KW, C, n, H', W'), and col2im: for each of the KH*KW kernel offsets one add into a channel-major gradient
+(with "same" padding one shifted add over the group's whole flat buffer, edge entries zeroed first; no padded
+buffer, no `np.add.at`), then one transposing copy to NCHW. The GEMMs are made per fixed group of samples
+(`sample_groups`), never per thread, so that results do not depend on the thread count; the groups are taken
+dynamically by the threads (`parallel.for_each_item`). The `Conv2d` layer keeps these work buffers between
+batches (`Workspace`): no allocation or page faults per batch, a flat memory profile. Pooling lives in
+`mlcli.nn.pooling`, spatial batch normalization (`BatchNorm2d`) in `mlcli.nn.layers`.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
+
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from mlcli.nn import parallel
 from mlcli.nn.base import Layer
 from mlcli.nn.init import fans, init_weight
 
 ROUNDINGS = ("exact", "floor", "ceil")
+GROUPS = 4  # the convolution's GEMMs work on at most this many fixed groups of samples (parallel.MAX_THREADS),
+GROUP_SAMPLES = 16  # of at least this many samples each (smaller GEMMs lose more to their edges and calls)
+PER_SAMPLE_POSITIONS = 256  # outputs of at least this many positions: one GEMM per sample, straight to NCHW
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0, *, what: str = "conv",
@@ -86,7 +100,7 @@ class Workspace:
 
     def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype, *, zeroed: bool = False) -> np.ndarray:
         """An array of `shape` and `dtype` named `name`; `zeroed=True`: all zeros whenever the shape changed."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         flat = self._flat.get(name)
         if flat is None or flat.dtype != dtype or flat.size < size:
             flat = self._flat[name] = np.zeros(size, dtype=dtype)
@@ -109,118 +123,220 @@ def _scratch(work: Workspace | None, name: str, shape: tuple[int, ...], dtype: n
     return work.get(name, shape, dtype, zeroed=zeroed)
 
 
-def _clip(size: int, out: int, offset: int, stride: int, pad: int) -> tuple[slice, slice] | None:
-    """For kernel offset `offset`, the slices (input, output) of the outputs `i` whose input index
-    `i*stride + offset - pad` lies in [0, size): col2im's scatter clipped to the unpadded input; None if empty."""
-    lo = max(0, -((offset - pad) // stride))
-    hi = min(out - 1, (size - 1 + pad - offset) // stride)
-    if hi < lo:
-        return None
-    start = lo * stride + offset - pad
-    return slice(start, start + stride * (hi - lo) + 1, stride), slice(lo, hi + 1)
+@functools.lru_cache(maxsize=64)
+def sample_groups(n: int) -> tuple[slice, ...]:
+    """The fixed groups of a batch of n samples that the GEMMs work on: `GROUPS` at most, of `GROUP_SAMPLES` at
+    least (one group below that); they depend on n alone."""
+    return tuple(parallel.batch_slices(n, max(1, min(GROUPS, n // GROUP_SAMPLES))))
 
 
-# --------------------------------------------------------------------------------------------------- convolution
+def _work_size(columns: int, filters: int) -> int:
+    """The size a GEMM over `columns` elements with `filters` output rows counts as for `parallel.for_each_chunk`
+    (which splits work above `MIN_ELEMENTS` elements): a GEMM does `filters` multiply-adds per element it reads,
+    far more work per element than the memory-bound passes the threshold was set for."""
+    return columns * max(1, filters // 8)
+
+
+def _for_each_group(fn: Callable[[slice], object], n: int, size: int) -> None:
+    """Call `fn(s)` for the fixed slices `s` of the batch `range(n)` (`sample_groups`), spread over the threads
+    by `parallel.for_each_item` (taken dynamically). A GEMM's last bits depend on its shape (OpenBLAS's edge
+    kernels), so the GEMMs are made per group, never per thread's slice: the results do not depend on the
+    thread count."""
+    groups = sample_groups(n)
+    parallel.for_each_item(lambda i: fn(groups[i]), len(groups), size)
+
+
+# ------------------------------------------------------------------------------------------------ convolution
+def _group_columns(flat: np.ndarray, s: slice, P: int, K: int, planar: bool) -> np.ndarray:
+    """The columns of the samples `s` as a (K, n*P) matrix (a view of their block of `flat`): planar blocks are
+    stored so, channels-last blocks as (n*P, K) (this is its transpose)."""
+    block = flat[s.start * P * K:s.stop * P * K]
+    return block.reshape(K, -1) if planar else block.reshape(-1, K).T
+
+
 def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1, pad: int = 0, *,
                  rounding: str = "exact", work: Workspace | None = None) -> tuple[np.ndarray, tuple]:
     """Cross-correlation `y[n, f, i, j] = b[f] + sum_{c,u,v} W[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]`.
 
     x: (N, C, H, W); W: (F, C, KH, KW); b: (F,) or None; xp is x zero-padded by `pad` on each side; H', W' by
-    `conv_output_size(..., rounding)`. Returns y: (N, F, H', W') (a new array) and the cache (cols, W, x shape,
-    stride, pad) for `conv_backward`. With `work`, the padded input and the columns live in its buffers (so the
-    cache is only valid until the next call with the same `work`).
+    `conv_output_size(..., rounding)`. Returns y: (N, F, H', W') (a new array) and the cache for `conv_backward`:
+    the columns (flat), the weights as (F, KH*KW*C), W's shape, x's shape, stride, pad, the columns' layout.
+
+    im2col copies contiguous runs as long as it can get them. Channels-last (when KW*C >= W'): the padded input
+    is kept as xh (N, H + 2*pad, W + 2*pad, C), where a window's row of KW pixels is one run of KW*C values,
+    copied into cols (N, H', W', KH, KW, C), a (N*H'*W', K) matrix, K = KH*KW*C. Planar (few channels, e.g. an
+    RGB or grey input): per group of n samples, cols (KH, KW, C, n, H', W'), a (K, n*H'*W') matrix, filled by
+    one copy of runs of W' per kernel offset from the NCHW padded input. Either way one GEMM per fixed group of
+    samples, `Wk @ cols -> (F, n*H'*W')`, then one copy (with the bias add) to NCHW; or, for outputs of at least
+    `PER_SAMPLE_POSITIONS` positions, one GEMM per sample straight into y (no GEMM buffer, no copy). With
+    `work`, the padded input, the columns and the GEMM output live in its buffers (so the cache is only valid
+    until the next call with the same `work`).
     """
     N, C, H, Wd = x.shape
     F, _, KH, KW = W.shape
     OH = conv_output_size(H, KH, stride, pad, rounding=rounding)
     OW = conv_output_size(Wd, KW, stride, pad, rounding=rounding)
-    xp = _scratch(work, "xp", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True) if pad else x
-    win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :OH, :OW]
-    cols = _scratch(work, "cols", (N, C, KH, KW, OH, OW), x.dtype)
-    cols3 = cols.reshape(N, C * KH * KW, OH * OW)
-    W2 = W.reshape(F, -1)
-    y = np.empty((N, F, OH * OW), dtype=np.result_type(x, W))  # NCHW without a transpose
+    P, K = OH * OW, KH * KW * C
+    planar = OW > KW * C
+    flat = _scratch(work, "cols", (N * P * K,), x.dtype)
+    if planar:
+        xp = _scratch(work, "xp", (N, C, H + 2 * pad, Wd + 2 * pad), x.dtype, zeroed=True) if pad else x
+        hs, ws = stride * (OH - 1) + 1, stride * (OW - 1) + 1
+    else:
+        xh = _scratch(work, "xh", (N, H + 2 * pad, Wd + 2 * pad, C), x.dtype, zeroed=bool(pad))
+        sn, sh, sw, sc = xh.strides  # the windows as a view (N, OH, OW, KH, KW, C) of xh (C-contiguous)
+        win = np.ndarray((N, OH, OW, KH, KW, C), xh.dtype, xh, strides=(sn, stride * sh, stride * sw, sh, sw, sc))
+        cols = flat.reshape(N, OH, OW, KH, KW, C)
+    Wk = np.ascontiguousarray(W.transpose(0, 2, 3, 1)).reshape(F, K)  # (F, KH, KW, C): the columns' order
+    dtype = np.result_type(x, W)
+    per_sample = P >= PER_SAMPLE_POSITIONS  # (F, P) per sample is a GEMM large enough on its own
+    # grouped: per slice s (F, len(s)*P), contiguous; the backward's dyt reuses this buffer (dead in between)
+    yt = None if per_sample else _scratch(work, "ft", (N * F * P,), dtype)
+    y = np.empty((N, F, P), dtype=dtype)  # NCHW
+    bias = None if b is None else b.reshape(1, F, 1)
 
     def chunk(s: slice) -> None:
-        if pad:
-            xp[s, :, pad:pad + H, pad:pad + Wd] = x[s]
-        np.copyto(cols[s], win[s].transpose(0, 1, 4, 5, 2, 3))  # (n, C, OH, OW, KH, KW) -> (n, C, KH, KW, OH, OW)
-        np.matmul(W2, cols3[s], out=y[s])
-        if b is not None:
-            y[s] += b.reshape(1, F, 1)
+        n = s.stop - s.start
+        group = _group_columns(flat, s, P, K, planar)
+        if planar:
+            if pad:
+                xp[s, :, pad:pad + H, pad:pad + Wd] = x[s]
+            blocks = group.reshape(KH, KW, C, n, OH, OW)
+            for u in range(KH):
+                for v in range(KW):
+                    np.copyto(blocks[u, v], xp[s, :, u:u + hs:stride, v:v + ws:stride].transpose(1, 0, 2, 3))
+        else:
+            xh[s, pad:pad + H, pad:pad + Wd] = x[s].transpose(0, 2, 3, 1)
+            np.copyto(cols[s], win[s])
+        if per_sample:
+            for i in range(n):
+                np.matmul(Wk, group[:, i * P:(i + 1) * P], out=y[s.start + i])
+            if bias is not None:
+                y[s] += bias
+            return
+        out = yt[s.start * F * P:s.stop * F * P].reshape(F, n * P)
+        np.matmul(Wk, group, out=out)
+        out3 = out.reshape(F, n, P).transpose(1, 0, 2)
+        if bias is None:
+            np.copyto(y[s], out3)
+        else:
+            np.add(out3, bias, out=y[s])
 
-    parallel.for_each_chunk(chunk, N, cols.size)
-    return y.reshape(N, F, OH, OW), (cols3, W, x.shape, stride, pad)
+    _for_each_group(chunk, N, _work_size(flat.size, F))
+    return y.reshape(N, F, OH, OW), (flat, Wk, W.shape, x.shape, stride, pad, planar)
 
 
 def conv_backward(dy: np.ndarray, cache: tuple, *, need_dx: bool = True, work: Workspace | None = None
                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of `conv_forward`: returns dx: (N, C, H, W), dW: (F, C, KH, KW), db: (F,).
 
-    With dy3 = dy as (N, F, H'*W') and cols (N, C*KH*KW, H'*W') as in the forward: `db = sum_{n,p} dy3[n, :, p]`,
-    `dW = sum_n dy3[n] @ cols[n].T`, `dcols[n] = W2.T @ dy3[n]`, and col2im adds dcols for each kernel offset
-    (u, v) into the strided slice of x it was read from, clipped to x (padding and the rows/cols that a floor
-    rounding ignored get nothing, dx there is 0). dcols is written over cols, which is dead once dW is known: the
-    step needs one column-sized buffer, not two. With `need_dx=False` (a network's first layer in training) dx
-    is not computed and None is returned for it.
+    With dyt = dy as (F, N*H'*W') and, per group of n samples, cols (K, n*H'*W') as in the forward:
+    `db = sum_p dyt[:, p]`, `dWk = dyt @ cols.T` (F, K) as the sum over the fixed groups of samples
+    (`sample_groups`) of one GEMM each (then reordered to W's (F, C, KH, KW)), and per group
+    `dcols = Wk.T @ dyt` (K, n*H'*W'), written over the group's columns (dead once dW is known), in the layout
+    (KH, KW, C, n, H', W'): col2im adds, for each kernel offset (u, v), dcols[u, v] into the slice of x it was
+    read from, over runs of W' (of H*W with "same" padding, see `_col2im_same`); padding and the rows/cols that
+    a floor rounding ignored get nothing, dx there is 0. With `need_dx=False` (a network's first layer in
+    training) dx is not computed and None is returned for it.
     """
-    cols, W, (N, C, H, Wd), stride, pad = cache
+    flat, Wk, W_shape, (N, C, H, Wd), stride, pad, planar = cache
     del cache
-    F, _, KH, KW = W.shape
+    F, _, KH, KW = W_shape
     OH, OW = dy.shape[2], dy.shape[3]
-    dy3 = dy.reshape(N, F, OH * OW)
-    db = np.einsum("nfp->f", dy3)
-    W2 = W.reshape(F, -1)
-    per_sample = _scratch(work, "dw", (N, cols.shape[1], F), dy.dtype)
-    dcols = cols.reshape(N, C, KH, KW, OH, OW)
+    P, K = OH * OW, KH * KW * C
+    dy3 = dy.reshape(N, F, P)
+    per_sample = P >= PER_SAMPLE_POSITIONS  # as in the forward: per-sample GEMMs, no transposed copy of dy
+    if per_sample:
+        dyt = None
+        db = np.einsum("nfp->f", dy3)
+    else:
+        dyt = _scratch(work, "ft", (F, N * P), dy.dtype)
+        np.copyto(dyt.reshape(F, N, P), dy3.transpose(1, 0, 2))
+        db = dyt.sum(axis=1)
+    # dW sums over the samples: one GEMM per group, then the sum over the groups (in a fixed order); each group
+    # then takes its dcols over its (now dead) columns and its share of col2im, in the same pass
+    groups = sample_groups(N)
+    partial = _scratch(work, "dw", (len(groups), F, K), np.result_type(dy, flat))
+    index = {g.start: i for i, g in enumerate(groups)}
     dx = np.empty((N, C, H, Wd), dtype=dy.dtype) if need_dx else None
-    rows = [_clip(H, OH, u, stride, pad) for u in range(KH)]
-    cols_w = [_clip(Wd, OW, v, stride, pad) for v in range(KW)]
+    same = stride == 1 and (H, Wd) == (OH, OW)
+    # col2im accumulates channel-major, per group a contiguous (C, n, H + 2*pad, W + 2*pad) (no border with
+    # "same" padding), in the order of dcols' blocks (C, n, H', W'); one transposing copy makes dx NCHW
+    Hg, Wg = (H, Wd) if same else (H + 2 * pad, Wd + 2 * pad)
+    dxt = _scratch(work, "dxt", (N * C * Hg * Wg,), dy.dtype) if need_dx else None
+    hs, ws = stride * (OH - 1) + 1, stride * (OW - 1) + 1
 
     def chunk(s: slice) -> None:
-        np.matmul(cols[s], dy3[s].transpose(0, 2, 1), out=per_sample[s])
+        n = s.stop - s.start
+        rows = slice(s.start * P, s.stop * P)
+        group = _group_columns(flat, s, P, K, planar)
+        acc = partial[index[s.start]]
+        if per_sample:  # the group's sum, sample by sample in order
+            np.matmul(dy3[s.start], group[:, :P].T, out=acc)
+            term = np.empty_like(acc)
+            for i in range(1, n):
+                np.matmul(dy3[s.start + i], group[:, i * P:(i + 1) * P].T, out=term)
+                acc += term
+        else:
+            np.matmul(dyt[:, rows], group.T, out=acc)
         if dx is None:
             return
-        np.matmul(W2.T, dy3[s], out=cols[s])  # cols become dcols
-        if stride == 1 and (H, Wd) == (OH, OW):
-            _col2im_same(dcols[s], pad, dx[s])
+        # the group's columns are dead: its memory takes dcols, as (K, n*P) = (KH, KW, C, n, OH, OW)
+        dct = flat[s.start * P * K:s.stop * P * K].reshape(K, n * P)
+        if per_sample:
+            for i in range(n):
+                np.matmul(Wk.T, dy3[s.start + i], out=dct[:, i * P:(i + 1) * P])
+        else:
+            np.matmul(Wk.T, dyt[:, rows], out=dct)
+        dct = dct.reshape(KH, KW, C, n, OH, OW)
+        g = dxt[s.start * C * Hg * Wg:s.stop * C * Hg * Wg].reshape(C, n, Hg, Wg)
+        if same:
+            _col2im_same(dct, pad, g)
+            np.copyto(dx[s], g.transpose(1, 0, 2, 3))
             return
-        dx[s] = 0
+        g[...] = 0
         for u in range(KH):
             for v in range(KW):
-                if rows[u] is not None and cols_w[v] is not None:
-                    (hx, hy), (wx, wy) = rows[u], cols_w[v]
-                    dx[s, :, hx, wx] += dcols[s, :, u, v, hy, wy]
+                g[:, :, u:u + hs:stride, v:v + ws:stride] += dct[u, v]
+        np.copyto(dx[s], g[:, :, pad:pad + H, pad:pad + Wd].transpose(1, 0, 2, 3))
 
-    parallel.for_each_chunk(chunk, N, cols.size)
-    dW = per_sample.sum(axis=0).T.reshape(W.shape)  # (C*KH*KW, F) summed over the batch, then transposed
+    _for_each_group(chunk, N, _work_size(flat.size, F))
+    dW = np.ascontiguousarray(partial.sum(axis=0).reshape(F, KH, KW, C).transpose(0, 3, 1, 2))
     return dx, dW, db
 
 
-def _col2im_same(dcols: np.ndarray, pad: int, dx: np.ndarray) -> None:
-    """col2im for stride 1 and an output as large as the input ("same" padding): dcols (N, C, KH, KW, H, W) ->
-    dx (N, C, H, W) (written), `dx[n, c, i + u - pad, j + v - pad] += dcols[n, c, u, v, i, j]` where inside.
+def _col2im_same(dct: np.ndarray, pad: int, dxt: np.ndarray) -> None:
+    """col2im for stride 1 and an output as large as the input ("same" padding): dct (KH, KW, C, N, H, W) ->
+    dxt (C, N, H, W) (C-contiguous, written), `dxt[c, n, i + u - pad, j + v - pad] += dct[u, v, c, n, i, j]`
+    where inside.
 
-    On the flattened H*W plane each kernel offset is one shift by `d = (u - pad)*W + (v - pad)`, so each offset is
-    one add over long contiguous runs (instead of H rows of W). The entries whose column `j + v - pad` falls
-    outside [0, W) would wrap into the neighbouring row; they are zeroed in dcols first (dcols is scratch).
+    On dxt flattened whole, each kernel offset is one shift by `d = (u - pad)*W + (v - pad)`, so each offset is
+    ONE add over a single run of C*N*H*W values. The entries that would land outside their own plane's row
+    (column `j + v - pad` outside [0, W)) or plane (row `i + u - pad` outside [0, H)) are zeroed in dct first
+    (dct is scratch; once per kernel column v and once per kernel row u): where they land instead they add an
+    exact 0. The centre offset (pad, pad) covers every pixel: it is copied first, the others are added.
     """
-    N, C, KH, KW, H, W = dcols.shape
-    plane = H * W
-    dx = dx.reshape(N * C, plane)
-    flat = dcols.reshape(N * C, KH, KW, plane)
+    KH, KW, H, W = dct.shape[0], dct.shape[1], dct.shape[4], dct.shape[5]
+    flat = dxt.reshape(-1)
+    for v in range(KW):
+        if v < pad:
+            dct[:, v, ..., :pad - v] = 0
+        elif v > pad:
+            dct[:, v, ..., W - (v - pad):] = 0
+    for u in range(KH):
+        if u < pad:
+            dct[u, :, :, :, :pad - u] = 0
+        elif u > pad:
+            dct[u, :, :, :, H - (u - pad):] = 0
     order = [(pad, pad)] + [(u, v) for u in range(KH) for v in range(KW) if (u, v) != (pad, pad)]
     for u, v in order:
-        if v < pad:
-            dcols[:, :, u, v, :, :pad - v] = 0
-        elif v > pad:
-            dcols[:, :, u, v, :, W - (v - pad):] = 0
+        src = dct[u, v].reshape(-1)
         d = (u - pad) * W + (v - pad)
-        lo, hi = max(0, -d), min(plane, plane - d)
+        lo, hi = max(0, -d), min(flat.size, flat.size - d)
         if (u, v) == (pad, pad):
-            np.copyto(dx, flat[:, u, v])
+            np.copyto(flat, src)
         elif lo < hi:
-            dx[:, lo + d:hi + d] += flat[:, u, v, lo:hi]
+            np.add(flat[lo + d:hi + d], src[lo:hi], out=flat[lo + d:hi + d])
 
 
 class Conv2d(Layer):

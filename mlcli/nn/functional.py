@@ -222,9 +222,9 @@ def batchnorm_forward(
     """Training-mode batch normalization of a 2-D batch, per column.
 
     `mean = x.mean(0)`, `var = ((x - mean)**2).mean(0)` (biased), `xhat = (x - mean) / sqrt(var + eps)`,
-    `y = gamma * xhat + beta`. x2d: (M, D), gamma/beta: (D,) -> y: (M, D). BatchNorm2d reuses this on NCHW
-    input reshaped to `(N*H*W, C)`. The cache (a `BatchNormCache`) also carries `mean` and `var` so the caller
-    can update running statistics.
+    `y = gamma * xhat + beta`. x2d: (M, D), gamma/beta: (D,) -> y: (M, D). (BatchNorm2d has its own NCHW pair,
+    `batchnorm2d_forward`, the same map on the rows `(N*H*W, C)` without transposing to them.) The cache (a
+    `BatchNormCache`) also carries `mean` and `var` so the caller can update running statistics.
     """
     mean = x2d.mean(axis=0)
     xhat = x2d - mean
@@ -279,3 +279,103 @@ def batchnorm_inference_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarr
     """
     xhat, scale = cache
     return dy * scale, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
+# ----------------------------------------------------------------------------------------------- batchnorm2d
+
+
+class BatchNorm2dCache(NamedTuple):
+    """What `batchnorm2d_backward` needs (and the batch statistics for the running averages), all per channel.
+
+    xc: (N, C, H*W) the centred input `x - mean`; inv_std: (C,) `1/sqrt(var + eps)`; scale: (C,)
+    `gamma * inv_std`; mean: (C,) batch mean; var: (C,) BIASED batch variance (divided by N*H*W).
+    """
+
+    xc: np.ndarray
+    inv_std: np.ndarray
+    scale: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+
+
+def _per_channel_sum(a: np.ndarray) -> np.ndarray:
+    """(N, C, P) -> (C,): the sum over samples (adding whole (C, P) planes, contiguous) and then positions."""
+    return np.add.reduce(np.add.reduce(a, axis=0), axis=1)
+
+
+def _plane(v: np.ndarray, positions: int) -> np.ndarray:
+    """(C,) -> (C*positions,), each channel's value repeated over its positions: broadcasting it against an
+    (N, C*positions) batch runs over long contiguous rows (a (C, 1) broadcast runs over rows of `positions`)."""
+    return v.repeat(positions)
+
+
+def batchnorm2d_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
+                        ) -> tuple[np.ndarray, BatchNorm2dCache]:
+    """Training-mode batch normalization of an NCHW batch per channel, statistics over (N, H, W), in place on
+    NCHW (no transpose to rows): the same map as `batchnorm_forward` on `(N*H*W, C)` rows.
+
+    x: (N, C, H, W), gamma/beta: (C,) -> y: (N, C, H, W), and the cache (`BatchNorm2dCache`, which keeps the
+    centred input: `xhat = xc * inv_std` is never stored). Passes: one centring, one square, one fused
+    `y = xc * scale + beta` (two ufuncs), and the sums.
+    """
+    N, C = x.shape[:2]
+    x3 = x.reshape(N, C, -1)
+    P = x3.shape[2]
+    m = x.dtype.type(N * P)
+    mean = _per_channel_sum(x3) / m
+    xc = (x3.reshape(N, C * P) - _plane(mean, P)).reshape(N, C, P)
+    sq = xc * xc
+    var = _per_channel_sum(sq) / m
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(var.dtype, copy=False)
+    scale = gamma * inv_std
+    y = np.multiply(xc.reshape(N, C * P), _plane(scale, P), out=sq.reshape(N, C * P))
+    y += _plane(beta, P)
+    return y.reshape(x.shape), BatchNorm2dCache(xc, inv_std, scale, mean, var)
+
+
+def batchnorm2d_backward(dy: np.ndarray, cache: BatchNorm2dCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of `batchnorm2d_forward`: dy (N, C, H, W) -> dx (N, C, H, W), dgamma (C,), dbeta (C,).
+
+    `dbeta = sum(dy)`, `dgamma = sum(dy * xhat) = inv_std * sum(dy * xc)`, and
+    `dx = gamma * inv_std * (dy - dbeta/M - xhat * dgamma/M)` (M = N*H*W), computed as
+    `dx = (dy - (xc * a + b)) * scale` with per-channel `a = inv_std * dgamma / M`, `b = dbeta / M`: four
+    passes, written over the product buffer.
+    """
+    xc, inv_std, scale = cache.xc, cache.inv_std, cache.scale
+    N, C, P = xc.shape
+    dy2 = dy.reshape(N, C * P)
+    m = dy.dtype.type(N * P)
+    dbeta = _per_channel_sum(dy.reshape(N, C, P))
+    prod = dy.reshape(N, C, P) * xc
+    dgamma = _per_channel_sum(prod) * inv_std
+    dx = np.multiply(xc.reshape(N, C * P), _plane(inv_std * dgamma / m, P), out=prod.reshape(N, C * P))
+    dx += _plane(dbeta / m, P)
+    np.subtract(dy2, dx, out=dx)
+    dx *= _plane(scale, P)
+    return dx.reshape(dy.shape), dgamma, dbeta
+
+
+def batchnorm2d_inference_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                                  running_mean: np.ndarray, running_var: np.ndarray, eps: float
+                                  ) -> tuple[np.ndarray, tuple]:
+    """Evaluation-mode batchnorm of an NCHW batch with fixed statistics: `y = x * scale + shift` per channel,
+    `scale = gamma / sqrt(running_var + eps)`, `shift = beta - running_mean * scale`. x: (N, C, H, W), the
+    others (C,) -> y: (N, C, H, W). The cache is `(x, running_mean, inv_std, scale)`.
+    """
+    inv_std = (1.0 / np.sqrt(running_var + eps)).astype(running_var.dtype, copy=False)
+    scale = gamma * inv_std
+    shift = beta - running_mean * scale
+    y = x * scale[:, None, None]
+    y += shift[:, None, None]
+    return y, (x, running_mean, inv_std, scale)
+
+
+def batchnorm2d_inference_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of evaluation-mode batchnorm2d (an affine map per channel): `dx = dy * scale`,
+    `dgamma = sum(dy * (x - running_mean)) * inv_std`, `dbeta = sum(dy)`. Returns `(dx, dgamma, dbeta)`."""
+    x, running_mean, inv_std, scale = cache
+    N, C = dy.shape[:2]
+    dy3 = dy.reshape(N, C, -1)
+    xc = x.reshape(N, C, -1) - running_mean[:, None]
+    xc *= dy3
+    return dy * scale[:, None, None], _per_channel_sum(xc) * inv_std, _per_channel_sum(dy3)

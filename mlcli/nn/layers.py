@@ -245,17 +245,6 @@ class Flatten(Layer):
         return (math.prod(input_shape),)
 
 
-def _to_rows(x: np.ndarray) -> np.ndarray:
-    """NCHW (N, C, H, W) -> (N*H*W, C): one row per pixel, one column per channel."""
-    return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
-
-
-def _from_rows(y2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(N*H*W, C) -> contiguous NCHW of `shape`, the inverse of `_to_rows`."""
-    N, C, H, W = shape
-    return np.ascontiguousarray(y2.reshape(N, H, W, C).transpose(0, 3, 1, 2))
-
-
 class BatchNorm2d(Layer):
     """Per-channel batch normalization of NCHW batches, statistics over (N, H, W).
 
@@ -286,27 +275,26 @@ class BatchNorm2d(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """x: (N, C, H, W) -> (N, C, H, W); in train mode also updates the running statistics."""
         gamma, beta = self.params["gamma"], self.params["beta"]
-        rows = _to_rows(x)  # (N*H*W, C)
         if not train:
-            y2, cache = F.batchnorm_inference_forward(
-                rows, gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
+            y, cache = F.batchnorm2d_inference_forward(
+                x, gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
             self.cache = (False, cache)
-            return _from_rows(y2, x.shape)
-        y2, cache = F.batchnorm_forward(rows, gamma, beta, self.eps)
+            return y
+        y, cache = F.batchnorm2d_forward(x, gamma, beta, self.eps)
         self.cache = (True, cache)
-        count = rows.shape[0]
+        count = x.size // x.shape[1]
         m = self.momentum
         running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
         running_mean[...] = (1 - m) * running_mean + m * cache.mean
         running_var[...] = (1 - m) * running_var + m * cache.var * (count / max(count - 1, 1))
-        return _from_rows(y2, x.shape)
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dy: (N, C, H, W) -> dx: (N, C, H, W); fills grads `gamma` and `beta`."""
         train, cache = self.cache
-        grad = F.batchnorm_backward if train else F.batchnorm_inference_backward
-        dx2, self.grads["gamma"][...], self.grads["beta"][...] = grad(_to_rows(dy), cache)
-        return _from_rows(dx2, dy.shape)
+        grad = F.batchnorm2d_backward if train else F.batchnorm2d_inference_backward
+        dx, self.grads["gamma"][...], self.grads["beta"][...] = grad(dy, cache)
+        return dx
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 3 or input_shape[0] != self.num_features:

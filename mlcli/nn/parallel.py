@@ -9,12 +9,16 @@ use). Each `fn` writes its own slice of preallocated outputs, so the result does
 Threads: `MLCLI_NUM_THREADS` if set, else `OPENBLAS_NUM_THREADS` / `OMP_NUM_THREADS` (so that a run pinned to
 one BLAS thread is one-threaded here too), else the CPUs this process may use; at most `MAX_THREADS` (memory
 bandwidth, not cores, bounds these loops). 1 means no pool at all. Work of fewer than `MIN_ELEMENTS` array
-elements (1 MiB of float32) runs in one call: handing it to a thread costs about as much as it saves. The GEMMs
-stay on the calling thread, outside the pool, with OpenBLAS's own threads: no oversubscription.
+elements (1 MiB of float32) runs in one call: handing it to a thread costs about as much as it saves.
+`for_each_item(fn, n, size)` runs fixed work items (a convolution's GEMMs per group of samples) taken dynamically
+by the caller and the pool threads, so that a thread the OS does not schedule, on a machine shared with other
+jobs, holds up one item, not a fixed share of the batch. Training a convolutional network pins OpenBLAS to one
+thread (`mlcli.training.threads`), so GEMMs run in the pool without oversubscription.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -81,3 +85,33 @@ def for_each_chunk(fn: Callable[[slice], object], n: int, size: int) -> None:
     finally:
         for future in futures:
             future.result()
+
+
+def for_each_item(fn: Callable[[int], object], n: int, size: int) -> None:
+    """Call `fn(i)` for every i in `range(n)` (fixed work items, e.g. groups of samples), taken dynamically.
+
+    The calling thread and up to `num_threads() - 1` pool threads each take the next untaken index until none is
+    left, so that a thread the OS does not run (a machine shared with other jobs) delays only the item it holds:
+    the others do the rest; a pool task that has not started by the time the items run out is cancelled. Which
+    thread runs an item never changes what the item computes. Inline, in order, under the same conditions as
+    `for_each_chunk` (`size` below `MIN_ELEMENTS`, one item, one thread, or inside a pool thread). An exception
+    in any item is raised here after the started items have finished.
+    """
+    if size < MIN_ELEMENTS or n < 2 or getattr(_in_worker, "active", False) or (threads := num_threads()) == 1:
+        for i in range(n):
+            fn(i)
+        return
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def drain() -> None:
+        while (i := next(counter)) < n:
+            fn(i)
+
+    pool = _executor()
+    futures = [pool.submit(drain) for _ in range(min(threads, n) - 1)]
+    try:
+        drain()
+    finally:
+        for future in futures:
+            if not future.cancel():
+                future.result()

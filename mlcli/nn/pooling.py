@@ -104,6 +104,48 @@ def _spread(grad: np.ndarray, targets: list[np.ndarray], tiling: bool) -> None:
             target += grad
 
 
+def _maxpool2_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """`maxpool_forward` for 2x2 windows tiling a C-contiguous x: (N, C, H, W), H and W even -> y: (N, C, H/2,
+    W/2), with the two stages written out (no helper calls: a small batch is all per-call overhead). The cache
+    is (col_arg (N, C, H, W/2), row_arg (N, C, H/2, W/2)), booleans: "the second of the pair is larger"."""
+    N, C, H, W = x.shape
+    pairs = x.reshape(N, C, H, W // 2, 2)
+    rowmax = np.empty((N, C, H, W // 2), dtype=x.dtype)
+    col_arg = np.empty(rowmax.shape, dtype=np.bool_)
+    y = np.empty((N, C, H // 2, W // 2), dtype=x.dtype)
+    row_arg = np.empty(y.shape, dtype=np.bool_)
+    rows = rowmax.reshape(N, C, H // 2, 2, W // 2)
+
+    def stages(s: slice) -> None:
+        np.maximum(pairs[s, ..., 0], pairs[s, ..., 1], out=rowmax[s])
+        np.greater(pairs[s, ..., 1], pairs[s, ..., 0], out=col_arg[s])  # strict: ties keep the first
+        np.maximum(rows[s, :, :, 0], rows[s, :, :, 1], out=y[s])
+        np.greater(rows[s, :, :, 1], rows[s, :, :, 0], out=row_arg[s])
+
+    parallel.for_each_chunk(stages, N, x.size)
+    return y, (col_arg, row_arg)
+
+
+def _maxpool2_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """The backward of `_maxpool2_forward`: each window's dy goes to its first maximum (exact: the second of
+    a pair gets `dy * arg`, the first `dy - that`)."""
+    col_arg, row_arg = cache
+    N, C, H, W2 = col_arg.shape
+    drow = np.empty(col_arg.shape, dtype=dy.dtype)
+    dx = np.empty((N, C, H, 2 * W2), dtype=dy.dtype)
+    drows = drow.reshape(N, C, H // 2, 2, W2)
+    dpairs = dx.reshape(N, C, H, W2, 2)
+
+    def stages(s: slice) -> None:
+        np.multiply(dy[s], row_arg[s], out=drows[s, :, :, 1])
+        np.subtract(dy[s], drows[s, :, :, 1], out=drows[s, :, :, 0])
+        np.multiply(drow[s], col_arg[s], out=dpairs[s, ..., 1])
+        np.subtract(drow[s], dpairs[s, ..., 1], out=dpairs[s, ..., 0])
+
+    parallel.for_each_chunk(stages, N, dx.size)
+    return dx
+
+
 def maxpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = False
                     ) -> tuple[np.ndarray, tuple]:
     """`y[n, c, i, j] = max_{u,v < k} x[n, c, i*stride + u, j*stride + v]`; x: (N, C, H, W) -> y: (N, C, H', W').
@@ -116,6 +158,8 @@ def maxpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = F
     """
     (OH, OW), extent = _pool_geometry(x.shape, kernel, stride, ceil_mode, "maxpool")
     tiling = stride == kernel
+    if tiling and kernel == 2 and extent == x.shape[2:] and x.flags.c_contiguous:
+        return _maxpool2_forward(x)
     xe = _fit(x, extent, -np.inf)
     N, C = x.shape[:2]
     rowmax = np.empty((N, C, extent[0], OW), dtype=x.dtype)
@@ -134,6 +178,8 @@ def maxpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = F
 def maxpool_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """dx: (N, C, H, W) is zero except at each window's first argmax, which receives that window's dy (summed
     over the windows that share it when they overlap)."""
+    if len(cache) == 2:
+        return _maxpool2_backward(dy, cache)
     col_arg, row_arg, x_shape, extent, kernel, stride, tiling = cache
     alloc = np.empty if tiling else np.zeros
     drow = alloc(col_arg.shape, dtype=dy.dtype)  # (N, C, EH, W'), gradient of the row maxima
