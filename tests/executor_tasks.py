@@ -115,3 +115,10 @@ def thread_vars_and_pid() -> tuple[tuple[str | None, ...], int]:
     from mlcli.sweeps.executors import THREAD_VARS
 
     return tuple(os.environ.get(name) for name in THREAD_VARS), os.getpid()
+
+
+def kill_self_when(path: str) -> None:
+    """SIGKILLs its own process once the file `path` exists (another task's start, say)."""
+    while not Path(path).exists() or not Path(path).read_text():
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
