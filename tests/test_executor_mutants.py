@@ -282,6 +282,7 @@ class FakeFuture:
             fn(self)
 
     def result(self, timeout=None):
+        self.waited = timeout
         if isinstance(self._value, BaseException):
             raise self._value
         return self._value
@@ -320,7 +321,7 @@ class FakeClient:
         return fn(dask_scheduler=SimpleNamespace(tasks=known))
 
     def close(self, timeout=None) -> None:
-        self.closed = True
+        self.closed = timeout
 
 
 def submitted(ex: DaskExecutor, client: FakeClient, *keys: str) -> list[FakeFuture]:
@@ -358,6 +359,7 @@ def test_dask_results_values_errors_and_attempts_from_the_scheduler():
         "lost": TaskResult("lost", error="Dask cancelled the task (the scheduler restarted or lost it)"),
     }
     assert all(f.released for f in (ok, retried, forgotten, unfetchable, failed, killed, lost))
+    assert ok.waited == unfetchable.waited == 60  # a lost result is recomputed: waited for, but not forever
     client.scheduler_fails = True
     (late,) = submitted(ex, client, "late")
     late.end("finished", (True, 1))
@@ -438,13 +440,14 @@ def test_dask_close_closes_the_client_and_cluster_removes_the_scratch_and_restor
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     client = FakeClient({"w": 1})
-    ex = DaskExecutor(client, cluster=SimpleNamespace(close=lambda timeout: closed.append("cluster")), workers=1,
+    ex = DaskExecutor(client, cluster=SimpleNamespace(close=lambda timeout: closed.append(timeout)), workers=1,
                       tmp=scratch, environ={"MLCLI_T_SET": "before", "MLCLI_T_UNSET": None})
     ex.close()
-    assert client.closed and closed == ["cluster"] and not scratch.exists()
+    # each part gets 10 s to close (a Ctrl-C'd sweep ends within that), not less (a LocalCluster needs seconds)
+    assert client.closed == 10 and closed == [10] and not scratch.exists()
     assert os.environ["MLCLI_T_SET"] == "before" and "MLCLI_T_UNSET" not in os.environ
     ex.close()
-    assert closed == ["cluster"]
+    assert closed == [10]
     gone = DaskExecutor(FakeClient({"w": 1}), cluster=SimpleNamespace(close=lambda timeout: None), workers=1,
                         tmp=tmp_path / "already-cleaned", environ={})
     gone.close()  # a temp cleaner removed the scratch folder first: close still works

@@ -176,3 +176,28 @@ EQUIVALENT += [
      "ProcessExecutor hands the pool at most `workers` tasks and the pool moves each at once into its call queue "
      "(room for workers + 1), where a future counts as running and cannot be cancelled: nothing is left to cancel"),
 ]
+
+_DASK = "mlcli/sweeps/dask_cluster.py"
+EQUIVALENT += [
+    (_DASK, "self._looked = 0.0", "`0.0` -> `1.0`",
+     "_refresh_workers overwrites it in __init__ for an existing cluster; a LocalCluster's size is never "
+     "refreshed, so there the value is read to no effect"),
+    (_DASK, "super().__init__(workers or 1)", "`1` -> `2`",
+     "workers is None only for an existing cluster without --workers, and _refresh_workers sets the cap from the "
+     "cluster's threads right after"),
+    (_DASK, "shutil.rmtree(tmp, ignore_errors=True)", "`True` -> `False`",
+     "the folder was made by mkdtemp a few lines up and nothing removes it before this cleanup"),
+    (_DASK, "shared = self._client.scatter([obj], broadcast=True, hash=False)[0]  # a list: obj is one item, even a "
+     "list", "`False` -> `True`",
+     "hash only chooses the scattered key (from the content instead of at random): the workers and the tasks get "
+     "the same object; it only costs hashing it"),
+    (_DASK, "pure=False)", "`False` -> `True`",
+     "the key is given (the task's key and a random suffix): Client.submit reads `pure` only to make a key when "
+     "none is given"),
+    (_DASK, "if self._pending and time.monotonic() - self._looked > REFRESH_EVERY:", "`>` -> `>=`",
+     "an elapsed time equal to REFRESH_EVERY to the last bit does not happen with a real clock; a look at 5.0 s "
+     "or just after is the same (tests/test_executor_mutants.py checks 4 s and 5.5 s with a fake clock)"),
+    (_DASK, "if task.handle is not future or task.id not in self._running:", "`or` -> `and`",
+     "a Dask task is submitted once and stays in _running until this _wait returns it, so both conditions are "
+     "false for every report (the check only guards against a future reported twice)"),
+]
