@@ -64,3 +64,61 @@ def report_pid_then_sleep(pid_file: str, seconds: float, seed: int) -> dict:
 
 def environ(name: str) -> str | None:
     return os.environ.get(name)
+
+
+# --- for tests/test_executor_mutants.py -----------------------------------------------------------------------
+
+
+def getpid() -> int:
+    return os.getpid()
+
+
+def block_first_run(log: str, value: str, seconds: float = 30.0, until: str | None = None) -> str:
+    """Appends its pid to `log`; the first run (an empty log before it) then sleeps `seconds` (after the file
+    `until` appeared, if given: another task's start on a starved machine can take long), later runs return at once."""
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    if len(Path(log).read_text().split()) == 1:
+        while until is not None and not Path(until).exists():
+            time.sleep(0.01)
+        time.sleep(seconds)
+    return value
+
+
+def exit_with(code: int) -> None:
+    """Ends its worker process at once, without an exception (as a library calling os._exit would)."""
+    os._exit(code)
+
+
+def unpicklable_result() -> object:
+    import threading
+
+    return threading.Lock()
+
+
+def shared_sum_and_pid(data: np.ndarray) -> tuple[float, int]:
+    return float(data.sum()), os.getpid()
+
+
+def explode() -> None:
+    raise RuntimeError("this object cannot be loaded")
+
+
+class LoadsBadly:
+    """Pickles fine, but unpickling it raises: a broadcast object the pool workers cannot load."""
+
+    def __reduce__(self):
+        return explode, ()
+
+
+def thread_vars_and_pid() -> tuple[tuple[str | None, ...], int]:
+    from mlcli.sweeps.executors import THREAD_VARS
+
+    return tuple(os.environ.get(name) for name in THREAD_VARS), os.getpid()
+
+
+def kill_self_when(path: str) -> None:
+    """SIGKILLs its own process once the file `path` exists (another task's start, say)."""
+    while not Path(path).exists() or not Path(path).read_text():
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)

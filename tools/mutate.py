@@ -63,7 +63,9 @@ MODULES: dict[str, list[str]] = {
     "mlcli/training/trainer.py": ["tests/test_trainer_mutants.py", "tests/test_api.py", "tests/test_resume.py",
                                   "tests/test_cli_train.py"],
     "mlcli/training/callbacks.py": ["tests/test_early_stopping.py", "tests/test_callbacks.py", "tests/test_resume.py"],
-    "mlcli/sweeps/executors.py": ["tests/test_executors.py"],
+    # the fast mutant tests first: most mutants fail there within seconds, before the process and cluster tests
+    "mlcli/sweeps/executors.py": ["tests/test_executor_mutants.py", "tests/test_executors.py"],
+    "mlcli/sweeps/dask_cluster.py": ["tests/test_executor_mutants.py", "tests/test_executors.py"],
 }
 
 _SWAP = {

