@@ -58,6 +58,8 @@ MODULES: dict[str, list[str]] = {
     "mlcli/nn/pooling.py": ["tests/test_conv.py", "tests/test_conv_pool_reference.py",
                             "tests/test_conv_pool_mutants.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/init.py": ["tests/test_nn_layers.py", "tests/test_nn_gradients.py", "tests/test_init_edges.py"],
+    "mlcli/nn/functional.py": ["tests/test_nn_layers.py", "tests/test_layer_edges.py", "tests/test_nn_gradients.py",
+                               "tests/test_conv.py", "tests/test_dropout_modes.py"],
     "mlcli/runs/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_limits.py"],
     "mlcli/data/splits.py": ["tests/test_splits.py", "tests/test_data.py"],
     "mlcli/training/trainer.py": ["tests/test_trainer_mutants.py", "tests/test_api.py", "tests/test_resume.py",
