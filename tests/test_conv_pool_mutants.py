@@ -239,3 +239,19 @@ def test_conv_forward_defaults_to_stride_1_without_padding():
 def test_conv2d_small_init_default_scale_is_0_01():
     W = Conv2d(16, 32, 5, init="small", rng=np.random.default_rng(14), dtype=np.float64).params["W"]
     assert abs(W.std() / 0.01 - 1) < 0.05  # 12,800 draws of N(0, 0.01**2)
+
+
+@pytest.mark.parametrize("kernel", [2, 3, 4])
+def test_maxpool_tiling_any_kernel_matches_loops_forward_and_backward(kernel):
+    """Windows equal to the stride that tile a C-contiguous input: the written-out path is for 2x2 only; 3x3 and
+    4x4 tilings must give their own windows' maxima (and route the gradient to them)."""
+    rng = np.random.default_rng(kernel)
+    x = rng.standard_normal((2, 3, 3 * kernel, 2 * kernel))
+    y, cache = maxpool_forward(x, kernel, kernel)
+    expected = x.reshape(2, 3, 3, kernel, 2, kernel).max(axis=(3, 5))
+    assert y.shape == (2, 3, 3, 2) and np.array_equal(y, expected)
+    dy = rng.standard_normal(y.shape)
+    dx = maxpool_backward(dy, cache)
+    windows = x.reshape(2, 3, 3, kernel, 2, kernel)
+    winners = windows == expected[:, :, :, None, :, None]
+    assert np.array_equal(dx.reshape(windows.shape), np.where(winners, dy[:, :, :, None, :, None], 0.0))

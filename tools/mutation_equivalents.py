@@ -87,6 +87,9 @@ EQUIVALENT += [
 
 _LAYERS = "mlcli/nn/layers.py"
 EQUIVALENT += [
+    (_LAYERS, "count = x.size // x.shape[1]", "`//` -> `/`",
+     "x.size is a multiple of the channel count, so the quotient is exact either way; count is only used in "
+     "count / max(count - 1, 1), a float division"),
     (_LAYERS, "def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:", "`False` -> `True`",
      "Linear, TiedLinear and Flatten compute the same in both modes (Dropout's and BatchNorm's defaults, on "
      "lines of the same text, are killed by test_layer_edges.py, so this entry only ever matches these)"),
