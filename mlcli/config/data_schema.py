@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlcli.config.fields import Fraction, NonNegFloat, PositiveFloat, Section
+from mlcli.config.fields import Fraction, Identifier, NonNegFloat, PositiveFloat, Section
 
 
 class Augmentation(Section):
@@ -111,9 +111,6 @@ class NpzData(DataCommon):
     task: Literal["classification", "regression"] = "classification"
 
 
-TargetName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
-
-
 class CsvData(DataCommon):
     """A `.csv` file with a header row; `label_column` names the target column, or, for a multitask model,
     `label_columns` maps each target name to its column (`{digit: label, parity: is_even}`)."""
@@ -121,7 +118,7 @@ class CsvData(DataCommon):
     type: Literal["csv"]
     path: str
     label_column: str | None = None
-    label_columns: Annotated[dict[TargetName, str], Field(min_length=1)] | None = None
+    label_columns: Annotated[dict[Identifier, str], Field(min_length=1)] | None = None
     task: Literal["classification", "regression"] = "classification"
     delimiter: str = ","
 

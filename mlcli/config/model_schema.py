@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from mlcli.config.fields import NonNegFloat, PositiveFloat, PositiveInt, Probability, Section
+from mlcli.config.fields import Identifier, NonNegFloat, PositiveFloat, PositiveInt, Probability, Section
 
 
 class InitConfig(Section):
@@ -304,7 +304,7 @@ class HeadConfig(Section):
     loss."""
 
     type: Literal["classification", "regression"]
-    target: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")] | None = None
+    target: Identifier | None = None
     hidden: list[PositiveInt] = []
     activation: ActivationName | None = None
     loss: HeadLoss | None = None
@@ -318,16 +318,13 @@ class HeadConfig(Section):
         return "softmax_cross_entropy" if self.type == "classification" else "mse"
 
 
-HeadName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
-
-
 class MultitaskModel(Section):
     """Multitask learning: one shared `trunk`, one head per task (`heads`: task name -> head); the loss is the
     weighted sum of the heads' losses, and the trunk's gradient the sum of what every head sends back."""
 
     type: Literal["multitask"]
     trunk: Annotated[MlpTrunk | CnnTrunk, Field(discriminator="type")]
-    heads: Annotated[dict[HeadName, HeadConfig], Field(min_length=1)]
+    heads: Annotated[dict[Identifier, HeadConfig], Field(min_length=1)]
     init: InitConfig = InitConfig()
     # transfer learning (mlcli.workflows.transfer); ensembles of multitask models are not offered
     ensemble: None = None
