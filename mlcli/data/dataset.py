@@ -88,6 +88,10 @@ class Dataset:
                 return self.y[:, t].astype(np.int64)
         return None
 
+    def target_spec(self, name: str) -> TargetSpec:
+        """Target `name` of a multitask dataset (KeyError when it has no target of that name)."""
+        return {spec.name: spec for spec in self.targets or ()}[name]
+
     def target_column(self, name: str) -> np.ndarray:
         """Target `name` of a multitask dataset: (N,) int64 labels or (N,) floats."""
         t = [spec.name for spec in self.targets or ()].index(name)
@@ -103,3 +107,14 @@ class Dataset:
             y=self.y[idx],
             rows=None if self.rows is None else self.rows[idx],
         )
+
+
+def multitask_dataset(x: np.ndarray, encoded: dict[str, tuple[np.ndarray, list[str] | None]],
+                      tasks: dict[str, str], *, source: str, feature_names: list[str] | None = None,
+                      rows: np.ndarray | None = None) -> Dataset:
+    """The multitask dataset of features x (N, ...) and the targets `tasks` (name -> task, in column order), each
+    given in `encoded` as (y (N,), class names or None): y (N, T) float64, one column per target."""
+    specs = tuple(TargetSpec(name, task, None if encoded[name][1] is None else tuple(encoded[name][1]))
+                  for name, task in tasks.items())
+    y = np.stack([np.asarray(encoded[name][0], dtype=np.float64) for name in tasks], axis=1)
+    return Dataset(x=x, y=y, task="multitask", source=source, feature_names=feature_names, rows=rows, targets=specs)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcli.data.dataset import Dataset
+from mlcli.data.dataset import Dataset, multitask_dataset
 from mlcli.data.limits import check_fits
 from mlcli.errors import DataError
 
@@ -315,25 +315,19 @@ def load_csv(path: str | Path, *, label_column: str, task: str, delimiter: str =
                    rows=lines)
 
 
-EncodedTargets = dict[str, tuple[np.ndarray, list[str] | None]]  # target name -> (y (N,), class names or None)
-
-
 def load_csv_columns(path: str | Path, *, columns: dict[str, tuple[str, str]], delimiter: str = ",",
-                     also_labels: tuple[str, ...] = ()) -> tuple[Dataset, EncodedTargets]:
-    """Read a CSV table with several label columns (multitask data): `columns` maps each target name to its
-    (column, task); `also_labels` are label columns no head reads (not features either). Every other column is
-    a feature. Returns the dataset of the features (its y the first target's, a placeholder the caller replaces)
-    and, per target name, (y, class_names) encoded as `load_csv` encodes one label column. Errors as
+                     also_labels: tuple[str, ...] = ()) -> Dataset:
+    """Read a CSV table with several label columns as a multitask dataset (`multitask_dataset`): `columns` maps
+    each target name to its (column, task); `also_labels` are label columns no head reads (not features either).
+    Every other column is a feature. Each target is encoded as `load_csv` encodes one label column. Errors as
     `load_csv`'s."""
     path = Path(path)
     wanted = [c for c, _ in columns.values()]
     x, feature_names, lines, labels = _read_table(path, [*wanted, *(c for c in also_labels if c not in wanted)],
                                                   delimiter)
-    targets = {name: _labels(labels[column], task, path, column, lines) for name, (column, task) in columns.items()}
-    first = next(iter(targets.values()))
-    ds = Dataset(x=x, y=first[0], task="regression" if first[1] is None else "classification",
-                 class_names=first[1], source=str(path), feature_names=feature_names, rows=lines)
-    return ds, targets
+    encoded = {name: _labels(labels[column], task, path, column, lines) for name, (column, task) in columns.items()}
+    return multitask_dataset(x, encoded, {name: task for name, (_, task) in columns.items()}, source=str(path),
+                             feature_names=feature_names, rows=lines)
 
 
 def _labels(cells: list[str], task: str, path: Path, column: str,
@@ -367,12 +361,11 @@ def _read_table(path: Path, label_columns: list[str],
     return x, feature_names, lines, {c: columns[header.index(c)] for c in label_columns}
 
 
-def load_npz_targets(path: str | Path, *, targets: dict[str, str],
-                     budget: int | None = None) -> tuple[Dataset, EncodedTargets]:
-    """Read `x` and one array per target (multitask data) from a `.npz` archive: `targets` maps each array's name
-    to its task. Each target array has shape (N,) and is encoded as `load_npz` encodes `y` (class labels to
-    indices 0..C-1; `<name>_class_names` names integer labels when present). Returns the dataset of x (its y the
-    first target's, a placeholder) and, per target, (y, class_names). Checks and errors as `load_npz`'s."""
+def load_npz_targets(path: str | Path, *, targets: dict[str, str], budget: int | None = None) -> Dataset:
+    """Read `x` and one array per target from a `.npz` archive as a multitask dataset (`multitask_dataset`):
+    `targets` maps each array's name to its task. Each target array has shape (N,) and is encoded as `load_npz`
+    encodes `y` (class labels to indices 0..C-1; `<name>_class_names` names integer labels when present). Checks
+    and errors as `load_npz`'s."""
     path = Path(path)
     archive = _open_npz(path)
     with archive:
@@ -387,13 +380,10 @@ def load_npz_targets(path: str | Path, *, targets: dict[str, str],
                         .reshape(-1).tolist()]
                  for name in targets if f"{name}_class_names" in archive.files}
     _check_features(x, path)
-    out = {}
+    encoded = {}
     for name, task in targets.items():
         y = raw[name]
         if y.ndim != 1:
             raise DataError(f"{path}: target array {name!r} must have shape (N,); found shape {y.shape}")
-        out[name] = _npz_labels(y, task, path, names.get(name))
-    first = next(iter(out.values()))
-    ds = Dataset(x=x.astype(np.float64), y=first[0], task="regression" if first[1] is None else "classification",
-                 class_names=first[1], source=str(path))
-    return ds, out
+        encoded[name] = _npz_labels(y, task, path, names.get(name))
+    return multitask_dataset(x.astype(np.float64), encoded, targets, source=str(path))

@@ -20,7 +20,7 @@ import numpy as np
 
 from mlcli.config.data_schema import DATASET_FACTS
 from mlcli.data.bundled import load_bundled
-from mlcli.data.dataset import Dataset, TargetSpec
+from mlcli.data.dataset import Dataset, multitask_dataset
 from mlcli.data.formats import load_csv_columns, load_npz_targets
 from mlcli.data.registry import resolve_path
 from mlcli.errors import DataError
@@ -47,20 +47,14 @@ def load_multitask(data_cfg, targets: dict[str, str], rng: np.random.Generator, 
     kind = data_cfg.type
     if kind == "csv":
         columns = {name: (data_cfg.label_columns[name], task) for name, task in targets.items()}
-        base, encoded = load_csv_columns(resolve_path(data_cfg.path, base_dir), columns=columns,
-                                         delimiter=data_cfg.delimiter,
-                                         also_labels=tuple(data_cfg.label_columns.values()))  # never features
-    elif kind == "npz":
-        base, encoded = load_npz_targets(resolve_path(data_cfg.path, base_dir), targets=targets)
-    elif kind in DERIVED:
+        return load_csv_columns(resolve_path(data_cfg.path, base_dir), columns=columns, delimiter=data_cfg.delimiter,
+                                also_labels=tuple(data_cfg.label_columns.values()))  # never features
+    if kind == "npz":
+        return load_npz_targets(resolve_path(data_cfg.path, base_dir), targets=targets)
+    if kind in DERIVED:
         base = load_bundled(kind, as_images=getattr(data_cfg, "as_images", False))
-        encoded = {name: pair for name, pair in DERIVED[kind](base).items() if name in targets}
-    else:
-        with_targets = ", ".join(n for n, f in DATASET_FACTS.items() if f.targets)
-        raise DataError(f"data.type {kind} has one target; multitask data comes from csv (label_columns), npz (one "
-                        f"array per target) or {with_targets}")
-    specs = tuple(TargetSpec(name, task, None if encoded[name][1] is None else tuple(encoded[name][1]))
-                  for name, task in targets.items())
-    y = np.stack([np.asarray(encoded[name][0], dtype=np.float64) for name in targets], axis=1)
-    return Dataset(x=base.x, y=y, task="multitask", source=base.source, feature_names=base.feature_names,
-                   rows=base.rows, targets=specs)
+        return multitask_dataset(base.x, DERIVED[kind](base), targets, source=base.source,
+                                 feature_names=base.feature_names)
+    with_targets = ", ".join(n for n, f in DATASET_FACTS.items() if f.targets)
+    raise DataError(f"data.type {kind} has one target; multitask data comes from csv (label_columns), npz (one array "
+                    f"per target) or {with_targets}")

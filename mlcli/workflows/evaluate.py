@@ -122,20 +122,25 @@ def _file_split(path: Path, loaded) -> Dataset:
     x = prepare_inputs(loaded, ds.x, str(path))
     y = ds.y
     if task == "classification" and meta.get("class_names") and ds.class_names:
-        known = {name: i for i, name in enumerate(meta["class_names"])}
-        unknown = [c for c in ds.class_names if c not in known]
-        if unknown:
-            raise DataError(f"{path}: class {unknown[0]!r} was not seen in training; known: "
-                            f"{', '.join(meta['class_names'])}")
-        y = np.array([known[c] for c in ds.class_names], dtype=np.int64)[ds.y]
+        y = _onto_classes(ds.y, ds.class_names, meta["class_names"], path)
     return Dataset(x=x, y=y if task == "classification" else y.astype(x.dtype), task=ds.task,
                    class_names=meta.get("class_names"), source=str(path))
+
+
+def _onto_classes(y: np.ndarray, names: list[str] | tuple[str, ...], trained: list[str] | tuple[str, ...],
+                  path: Path, what: str = "") -> np.ndarray:
+    """Labels y (N,), indices into a file's own class `names`, as indices into the `trained` class names;
+    DataError naming the first class the training did not see (`what` says which target)."""
+    known = {name: i for i, name in enumerate(trained)}
+    unknown = [c for c in names if c not in known]
+    if unknown:
+        raise DataError(f"{path}: {what}class {unknown[0]!r} was not seen in training; known: {', '.join(trained)}")
+    return np.array([known[c] for c in names], dtype=np.int64)[y]
 
 
 def _multitask_file_split(path: Path, loaded) -> Dataset:
     """A --data file for a multitask checkpoint: a .csv with the training's label_columns or a .npz with x and
     one array per target; class labels mapped onto the checkpoint's classes."""
-    from mlcli.data.dataset import TargetSpec
     from mlcli.data.formats import load_csv_columns, load_npz_targets
     from mlcli.data.validate import check_dataset
 
@@ -146,28 +151,19 @@ def _multitask_file_split(path: Path, loaded) -> Dataset:
         if columns is None:
             raise DataError(f"{path}: a .csv for --data needs the label columns, but this model was not trained on "
                             f"a csv; convert it to .npz with x and one array per target ({', '.join(tasks)})")
-        base, encoded = load_csv_columns(path, columns={n: (columns[n], t) for n, t in tasks.items()},
-                                         delimiter=cfg.data.delimiter, also_labels=tuple(columns.values()))
+        ds = load_csv_columns(path, columns={n: (columns[n], t) for n, t in tasks.items()},
+                              delimiter=cfg.data.delimiter, also_labels=tuple(columns.values()))
     elif path.suffix == ".npz":
-        base, encoded = load_npz_targets(path, targets=tasks)
+        ds = load_npz_targets(path, targets=tasks)
     else:
         raise DataError(f"{path}: --data takes a .npz (x and one array per target) or .csv file; got '{path.suffix}'")
-    own = tuple(TargetSpec(s.name, s.task, None if encoded[s.name][1] is None else tuple(encoded[s.name][1]))
-                for s in model.targets)
-    check_dataset(Dataset(x=base.x, y=np.stack([np.asarray(encoded[s.name][0], dtype=np.float64)
-                                                 for s in model.targets], axis=1),
-                          task="multitask", source=str(path), rows=base.rows, targets=own))
+    ds = check_dataset(ds)  # against the file's own classes, before they are mapped onto the checkpoint's
     columns_out = []
     for spec in model.targets:
-        y, names = encoded[spec.name]
+        y, names = ds.target_column(spec.name), ds.target_spec(spec.name).class_names
         if spec.task == "classification" and spec.class_names and names:
-            known = {name: i for i, name in enumerate(spec.class_names)}
-            unknown = [c for c in names if c not in known]
-            if unknown:
-                raise DataError(f"{path}: target {spec.name!r}: class {unknown[0]!r} was not seen in training; "
-                                f"known: {', '.join(spec.class_names)}")
-            y = np.array([known[c] for c in names], dtype=np.int64)[y]
+            y = _onto_classes(y, names, spec.class_names, path, f"target {spec.name!r}: ")
         columns_out.append(np.asarray(y, dtype=np.float64))
-    ds = Dataset(x=base.x, y=np.stack(columns_out, axis=1), task="multitask", source=str(path), targets=model.targets)
     x = prepare_inputs(loaded, ds.x, str(path))
-    return Dataset(x=x, y=ds.y.astype(x.dtype), task="multitask", source=str(path), targets=ds.targets)
+    return Dataset(x=x, y=np.stack(columns_out, axis=1).astype(x.dtype), task="multitask", source=str(path),
+                   targets=model.targets)
