@@ -78,15 +78,15 @@ class Dataset:
             return len(self.class_names)
         return int(self.y.max()) + 1 if self.y.size else 0
 
-    def stratify_labels(self) -> np.ndarray | None:
-        """The (N,) labels splits and folds are stratified by: the classes, or for multitask data the first
-        classification target's; None when there is nothing to stratify by (regression)."""
+    def split_labels(self) -> tuple[np.ndarray, bool]:
+        """(what splits and folds are drawn from, whether to stratify by it): the class labels, or for multitask
+        data the first classification target's (N,) labels; the targets unstratified when there are no classes."""
         if self.task == "classification":
-            return self.y
+            return self.y, True
         for t, spec in enumerate(self.targets or ()):
             if spec.task == "classification":
-                return self.y[:, t].astype(np.int64)
-        return None
+                return self.y[:, t].astype(np.int64), True
+        return self.y, False
 
     def target_spec(self, name: str) -> TargetSpec:
         """Target `name` of a multitask dataset (KeyError when it has no target of that name)."""

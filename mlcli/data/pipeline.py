@@ -71,9 +71,9 @@ def load_dataset(data_cfg, rng: np.random.Generator, base_dir: Path | None = Non
 
 def split_indices(ds: Dataset, data_cfg, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded holdout indices (stratified for classes) into train, val, test."""
-    labels = ds.stratify_labels()
-    return holdout_split(ds.y if labels is None else labels, test_fraction=data_cfg.test_fraction,
-                         val_fraction=data_cfg.val_fraction, rng=rng, stratify=labels is not None)
+    labels, stratify = ds.split_labels()
+    return holdout_split(labels, test_fraction=data_cfg.test_fraction, val_fraction=data_cfg.val_fraction,
+                         rng=rng, stratify=stratify)
 
 
 def standardize(train: Dataset, others: list[Dataset], data_cfg, dtype,
@@ -131,9 +131,9 @@ def prepare(data_cfg, gens, *, dtype=np.float32, base_dir: Path | None = None, s
     ds, test = loaded if loaded is not None else load_all(data_cfg, gens, base_dir, targets)
     gens = data_generators(data_cfg, gens)
     if data_cfg.type in OFFICIAL_SPLIT_TYPES:
-        labels = ds.stratify_labels()
-        tr, va, _ = holdout_split(ds.y if labels is None else labels, test_fraction=0.0,
-                                  val_fraction=data_cfg.val_fraction, rng=gens.split, stratify=labels is not None)
+        labels, stratify = ds.split_labels()
+        tr, va, _ = holdout_split(labels, test_fraction=0.0, val_fraction=data_cfg.val_fraction, rng=gens.split,
+                                  stratify=stratify)
         train, val = ds.subset(tr), ds.subset(va)
     else:
         tr, va, te = split_indices(ds, data_cfg, gens.split)

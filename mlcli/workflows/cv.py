@@ -98,8 +98,8 @@ def cv(config, folds: int | None = None, *, overrides=None, runs_dir: str | Path
         test = ds.subset(te)
         test_indices = te.tolist()
     pool = ds.subset(pool_idx)
-    labels = pool.stratify_labels()
-    split = kfold_indices(pool.y if labels is None else labels, k=k, rng=gens.split, stratify=labels is not None)
+    labels, stratify = pool.split_labels()
+    split = kfold_indices(labels, k=k, rng=gens.split, stratify=stratify)
     fold_indices = [{"fold": i + 1, "train": pool_idx[t].tolist(), "val": pool_idx[v].tolist()}
                     for i, (t, v) in enumerate(split)]
     cv_dir = create_run_dir(Path(runs_dir), f"{name or cfg.name}-cv", checkpoints=False)
