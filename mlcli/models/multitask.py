@@ -97,6 +97,10 @@ class MultitaskModel(NetworkModel):
     def running_metrics(self, all_targets: np.ndarray) -> MultitaskRunningMetrics:
         return MultitaskRunningMetrics(self, all_targets)
 
+    def head_target(self, name: str):
+        """The `TargetSpec` (name, task, class names) of the data target head `name` learns."""
+        return next(spec for spec in self.targets if spec.name == self.heads[name]["target"])
+
     # ---------------------------------------------------------------------------------------- inference
     def decide_head(self, name: str, out: np.ndarray) -> np.ndarray:
         """Head `name`'s predictions from its outputs (B, K): labels (B,) or values (B,)."""

@@ -184,8 +184,9 @@ def _independent_members(cfg, data, run_dir: Path, options: dict, resume_from: P
         if kind == "done":  # finished in the run being resumed: kept as it is
             target = members_dir / f"member-{i + 1}"
             shutil.copytree(old, target)
-            rows[i] = _member_row(i, configs[i].seed, read_summary(target) or {}, (read_summary(target) or {})
-                                  .get("status", "completed"), target, **_unique(datas[i]))
+            summary = read_summary(target) or {}
+            rows[i] = _member_row(i, configs[i].seed, summary, summary.get("status", "completed"), target,
+                                  **_unique(datas[i]))
     todo = [i for i in range(len(configs)) if i not in rows]
     if cfg.model.ensemble.workers > 1 and not any(plans[i][0] == "resume" for i in todo):
         parallel_rows, status = _parallel_members(cfg, configs, datas, members_dir, options["should_stop"], todo)

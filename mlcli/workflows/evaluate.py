@@ -85,18 +85,13 @@ def evaluate_checkpoint(path: Path, *, split: str = "test", data_path: Path | No
         probs, preds = model.probabilities(ds.x), model.predict(ds.x)
         result["per_task"] = {
             head: classification_report(ds.target_column(model.heads[head]["target"]), preds[head], p.shape[1],
-                                        _target_classes(model, head), scores=p)
+                                        model.head_target(head).class_names, scores=p)
             for head, p in probs.items()}
     elif per_class and model.task == "classification":
         proba = model.probabilities(ds.x)
         result.update(classification_report(ds.y, model.predict(ds.x), proba.shape[1], loaded.meta.get("class_names"),
                                             scores=proba))
     return result
-
-
-def _target_classes(model, head: str) -> list[str] | None:
-    spec = next(s for s in model.targets if s.name == model.heads[head]["target"])
-    return None if spec.class_names is None else list(spec.class_names)
 
 
 def _file_split(path: Path, loaded) -> Dataset:

@@ -40,8 +40,7 @@ class TrainedModel:
         if self.task == "multitask":
             model = loaded.model
             self.targets_ = [spec.name for spec in model.targets]
-            specs = {spec.name: spec for spec in model.targets}
-            classifiers = {h: specs[head["target"]] for h, head in model.heads.items()
+            classifiers = {h: model.head_target(h) for h, head in model.heads.items()
                            if head["task"] == "classification"}
             self.classes_ = {h: np.arange(spec.n_classes) for h, spec in classifiers.items()}
             self.class_names_ = {h: list(spec.class_names) for h, spec in classifiers.items()}

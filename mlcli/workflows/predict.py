@@ -142,16 +142,15 @@ def multitask_rows(loaded, pred: dict, proba: dict | None) -> list[dict]:
     """[{"index": i, "prediction": {head: class name | number}}] (and "probabilities": {head: {class: p}} for
     the classification heads) of a multitask model's predictions, head -> (N,)."""
     model = loaded.model
-    names = {spec.name: spec.class_names for spec in model.targets}
     columns = {}
     for head, values in pred.items():
-        classes = names[model.heads[head]["target"]] if model.heads[head]["task"] == "classification" else None
+        classes = model.head_target(head).class_names if model.heads[head]["task"] == "classification" else None
         columns[head] = [classes[int(v)] for v in values] if classes else [float(v) for v in values]
     n = len(next(iter(columns.values()))) if columns else 0
     rows = [{"index": i, "prediction": {head: col[i] for head, col in columns.items()}} for i in range(n)]
     if proba is not None:
         for head, p in proba.items():
-            classes = names[model.heads[head]["target"]] or [str(c) for c in range(p.shape[1])]
+            classes = model.head_target(head).class_names or [str(c) for c in range(p.shape[1])]
             for row, values in zip(rows, p.tolist(), strict=True):
                 row.setdefault("probabilities", {})[head] = dict(zip(classes, values, strict=True))
     return rows
