@@ -159,6 +159,13 @@ CONV_CASES = [  # (N, C, H, W), F, kernel, stride, pad
     ((1, 1, 5, 6), 1, (4, 1), 1, 3),
     ((1, 2, 3, 3), 2, 1, 3, 2),     # stride 3 with an output as large as the input: not the stride-1 shortcut
     ((2, 1, 2, 2), 2, 1, 2, 1),     # ... stride 2
+    # batches of several fixed sample groups (conv.sample_groups: n // 16 groups, at most 4, sizes within 1)
+    ((36, 3, 4, 5), 4, 3, 1, 1),    # two groups of 18, channels-last columns, grouped GEMMs
+    ((33, 1, 4, 7), 2, 3, 1, 1),    # two groups of 16 and 17, planar columns (W' > KW*C)
+    ((70, 2, 3, 3), 3, 2, 1, 0),    # four groups of 17 and 18
+    # outputs of at least 256 positions: one GEMM per sample, in the forward and the backward
+    ((34, 2, 16, 16), 3, 3, 1, 1),  # "same": two groups of 17 samples
+    ((17, 1, 33, 33), 2, 3, 2, 1),  # stride 2, 17x17 outputs: one group of 17, the general col2im
 ]
 
 

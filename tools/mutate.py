@@ -61,6 +61,7 @@ MODULES: dict[str, list[str]] = {
     "mlcli/nn/network.py": ["tests/test_network_backward.py", "tests/test_nn_layers.py",
                             "tests/test_tied_autoencoder.py", "tests/test_nn_gradients.py"],
     "mlcli/nn/heads.py": ["tests/test_multitask.py"],
+    "mlcli/nn/parallel.py": ["tests/test_parallel.py", "tests/test_threads.py", "tests/test_conv.py"],
     "mlcli/nn/functional.py": ["tests/test_nn_layers.py", "tests/test_layer_edges.py", "tests/test_nn_gradients.py",
                                "tests/test_conv.py", "tests/test_dropout_modes.py"],
     "mlcli/runs/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_limits.py"],

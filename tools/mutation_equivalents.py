@@ -150,6 +150,51 @@ EQUIVALENT += [
      "before the columns are overwritten)"),
 ]
 
+# the speed rewrite's knobs and buffers (2026-12-02): which of two exact paths runs, or how big a scratch is
+_GROUPING = ("a speed knob: the fixed sample groups only set which GEMMs are made and the order of dW's sum over "
+             "them (rounding in the last bits, no other change); every grouping is the same convolution, tested "
+             "against plain loops on 1, 2 and 4 groups")
+_PATHS = ("both paths compute the same convolution (grouped GEMMs + a copy to NCHW, or one GEMM per sample), each "
+          "tested against plain loops; the change only moves which one a boundary shape takes")
+_THREADING = ("only decides whether parallel.for_each_item runs the fixed groups inline or on the pool; a group "
+              "computes the same on any thread (tests/test_parallel.py)")
+_BIGGER = ("a scratch buffer pad rows/columns larger at the bottom/right: windows and col2im index from its top-left "
+           "corner and stop at the padded input's own extent, so the extra zeros are never read")
+EQUIVALENT += [
+    (_CONV, "GROUPS = 4  # the convolution's GEMMs work on at most this many fixed groups of samples "
+            "(parallel.MAX_THREADS),", "`4` -> `5`", _GROUPING),
+    (_CONV, "GROUP_SAMPLES = 16  # of at least this many samples each (smaller GEMMs lose more to their edges and "
+            "calls)", "`16` -> `17`", _GROUPING),
+    (_CONV, "return tuple(parallel.batch_slices(n, max(1, min(GROUPS, n // GROUP_SAMPLES))))", "`1` -> `2`",
+     _GROUPING + " (max(2, ...) only splits batches of 2 to 31 samples in two)"),
+    (_CONV, "@functools.lru_cache(maxsize=64)", "`64` -> `65`", "the cache's size only bounds memory"),
+    (_CONV, "PER_SAMPLE_POSITIONS = 256  # outputs of at least this many positions: one GEMM per sample, straight "
+            "to NCHW", "`256` -> `257`", _PATHS),
+    (_CONV, "per_sample = P >= PER_SAMPLE_POSITIONS  # (F, P) per sample is a GEMM large enough on its own",
+     "`>=` -> `>`", _PATHS),
+    (_CONV, "per_sample = P >= PER_SAMPLE_POSITIONS  # as in the forward: per-sample GEMMs, no transposed copy of dy",
+     "`>=` -> `>`", _PATHS),
+    (_CONV, "planar = OW > KW * C", "`>` -> `>=`", _PATHS.replace("grouped GEMMs + a copy to NCHW, or one GEMM per "
+     "sample", "planar or channels-last columns, the same GEMM")),
+    (_CONV, "planar = OW > KW * C", "`*` -> `/`", _PATHS.replace("grouped GEMMs + a copy to NCHW, or one GEMM per "
+     "sample", "planar or channels-last columns, the same GEMM")),
+    (_CONV, "return columns * max(1, filters // 8)", "`*` -> `/`", _THREADING),
+    (_CONV, "return columns * max(1, filters // 8)", "`1` -> `2`", _THREADING),
+    (_CONV, "return columns * max(1, filters // 8)", "`//` -> `/`", _THREADING),
+    (_CONV, "return columns * max(1, filters // 8)", "`8` -> `9`", _THREADING),
+    (_CONV, "return block.reshape(K, -1) if planar else block.reshape(-1, K).T", "`1` -> `2`", _RESHAPE),
+    (_CONV, "xh = _scratch(work, \"xh\", (N, H + 2 * pad, Wd + 2 * pad, C), x.dtype, zeroed=bool(pad))", "`2` -> `3`",
+     _BIGGER),
+    (_CONV, "Hg, Wg = (H, Wd) if same else (H + 2 * pad, Wd + 2 * pad)", "`2` -> `3`", _BIGGER),
+    (_CONV, "KH, KW, H, W = dct.shape[0], dct.shape[1], dct.shape[4], dct.shape[5]", "`0` -> `1`",
+     "this col2im runs only for stride 1 with an output as large as the input, which with one padding for both "
+     "axes means KH = KW = 2*pad + 1"),
+    (_CONV, "flat = dxt.reshape(-1)", "`1` -> `2`", _RESHAPE),
+    (_CONV, "src = dct[u, v].reshape(-1)", "`1` -> `2`", _RESHAPE),
+    (_CONV, "if u < pad:", "`<` -> `<=`", _NO_OP + " (u == pad zeroes rows :0)"),
+    (_CONV, "elif u > pad:", "`>` -> `>=`", _NO_OP + " (u == pad zeroes rows H:)"),
+]
+
 _EXEC = "mlcli/sweeps/executors.py"
 _RECOVER_JOINED = "the broken pool's manager thread was joined just before (it terminates and joins the workers)"
 EQUIVALENT += [
