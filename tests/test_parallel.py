@@ -111,3 +111,56 @@ def test_for_each_item_runs_every_item_once_over_threads_and_small_work_inline(m
 
     with pytest.raises(RuntimeError, match="item 3 failed"):
         parallel.for_each_item(fail, 6, parallel.MIN_ELEMENTS)
+
+
+# --- the thresholds and the thread count, as documented in mlcli.nn.parallel (mutation testing found them untested)
+def test_work_of_a_quarter_million_elements_is_split_and_one_less_is_not(monkeypatch):
+    """MIN_ELEMENTS is 1 MiB of float32: 262,144 elements go to the threads, 262,143 run in one call."""
+    monkeypatch.setenv("MLCLI_NUM_THREADS", "2")
+    for run in (parallel.for_each_chunk, parallel.for_each_item):
+        calls: list[object] = []
+        run(calls.append, 4, 262_144)
+        assert len(calls) == (2 if run is parallel.for_each_chunk else 4)
+        calls.clear()
+        run(calls.append, 4, 262_143)
+        assert calls == ([slice(0, 4)] if run is parallel.for_each_chunk else [0, 1, 2, 3])
+
+
+def test_num_threads_is_capped_at_four(monkeypatch):
+    monkeypatch.setenv("MLCLI_NUM_THREADS", "64")
+    assert parallel.num_threads() == 4
+    monkeypatch.setenv("MLCLI_NUM_THREADS", "1")
+    assert parallel.num_threads() == 1
+
+
+def test_num_threads_counts_the_cpus_this_process_may_use(monkeypatch):
+    for var in parallel._ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    affinity = {0: {0}, 1: {0, 1, 2}}  # pid 0 is this process; pid 1 another one
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: affinity[pid], raising=False)
+    assert parallel.num_threads() == 1  # pinned to one CPU: no pool
+    affinity[0] = {0, 1, 2}
+    assert parallel.num_threads() == 3
+    monkeypatch.delattr(parallel.os, "sched_getaffinity")  # platforms without it: os.cpu_count(), 1 if unknown
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 3)
+    assert parallel.num_threads() == 3
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: None)
+    assert parallel.num_threads() == 1
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_for_each_item_really_runs_the_threads_it_counts_at_once(monkeypatch, threads):
+    """Every item waits until all `threads` items have started: only true concurrency (the caller plus
+    threads - 1 pool threads) gets past the barrier; items run inline or on too small a pool would break it."""
+    monkeypatch.setenv("MLCLI_NUM_THREADS", str(threads))
+    barrier = threading.Barrier(threads, timeout=20)
+    names: set[str] = set()
+
+    def meet(i: int) -> None:
+        names.add(threading.current_thread().name)
+        barrier.wait()
+
+    parallel.for_each_item(meet, threads, parallel.MIN_ELEMENTS)
+    assert len(names) == threads
+    chunks = threading.Barrier(threads, timeout=20)
+    parallel.for_each_chunk(lambda s: chunks.wait(), threads, parallel.MIN_ELEMENTS)

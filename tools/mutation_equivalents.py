@@ -249,3 +249,13 @@ EQUIVALENT += [
      "a Dask task is submitted once and stays in _running until this _wait returns it, so both conditions are "
      "false for every report (the check only guards against a future reported twice)"),
 ]
+
+_PAR = "mlcli/nn/parallel.py"
+EQUIVALENT += [
+    (_PAR, "_pool = ThreadPoolExecutor(max_workers=MAX_THREADS - 1, thread_name_prefix=\"mlcli\",", "`-` -> `+`",
+     "a larger pool only has room for threads no call asks for: a call submits at most num_threads() - 1 <= "
+     "MAX_THREADS - 1 tasks (tests/test_parallel.py checks that that many run at once)"),
+    (_PAR, "futures = [pool.submit(drain) for _ in range(min(threads, n) - 1)]", "`-` -> `+`",
+     "one more drain task: it takes items from the same counter (each item still runs once, on whichever thread "
+     "takes it, computing the same) or finds none left; the call still waits for every started task"),
+]
