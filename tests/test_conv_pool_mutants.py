@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlcli.nn import pooling
 from mlcli.nn.conv import Conv2d, Workspace, conv_backward, conv_forward, conv_output_size
 from mlcli.nn.pooling import AvgPool2d, MaxPool2d, avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 
@@ -262,3 +263,36 @@ def test_maxpool_tiling_any_kernel_matches_loops_forward_and_backward(kernel):
     windows = x.reshape(2, 3, 3, kernel, 2, kernel)
     winners = windows == expected[:, :, :, None, :, None]
     assert np.array_equal(dx.reshape(windows.shape), np.where(winners, dy[:, :, :, None, :, None], 0.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 2, 2), (3, 2, 4, 6), (2, 2, 8, 8), (1, 2, 6, 10), (2, 1, 10, 16)])
+def test_maxpool_2x2_paths_match_loops_with_ties_and_each_other(shape, dtype, monkeypatch):
+    """2x2 tiling pooling has two paths, by plane width: the gather of window pairs (W <= GATHER_WIDTH) and the
+    strided stages (wider). Both must give every window's first maximum in row-major order (as PyTorch) and
+    route its dy there alone, bit for bit the same, for either float type, ties everywhere included."""
+    rng = np.random.default_rng(sum(shape))
+    out = (shape[2] // 2, shape[3] // 2)
+    for values in ("normal", "ties", "relu"):
+        x = {"normal": rng.standard_normal(shape), "ties": rng.integers(-1, 2, shape).astype(float),
+             "relu": np.maximum(rng.integers(-3, 2, shape), 0).astype(float)}[values].astype(dtype)
+        dy = rng.standard_normal((shape[0], shape[1], *out)).astype(dtype)
+        ry, rdx = clipped_pool(x.astype(float), 2, 2, out, "max", dy.astype(float))
+        results = []
+        for width in (0, 64):  # every plane on the strided path, then on the gather path
+            monkeypatch.setattr(pooling, "GATHER_WIDTH", width)
+            y, cache = maxpool_forward(x, 2, 2)
+            dx = maxpool_backward(dy, cache)
+            assert y.dtype == dx.dtype == dtype and y.shape == ry.shape and dx.shape == x.shape
+            np.testing.assert_array_equal(y, ry.astype(dtype))
+            np.testing.assert_array_equal(dx, rdx.astype(dtype))
+            results.append((y, dx))
+        assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
+
+
+def test_maxpool_2x2_takes_the_gather_path_up_to_width_8_only():
+    x = np.random.default_rng(3).standard_normal((2, 3, 4, 8)).astype(np.float32)
+    _, narrow = maxpool_forward(x, 2, 2)
+    _, wide = maxpool_forward(np.concatenate([x, x], axis=3), 2, 2)
+    assert narrow[0].shape == (2 * 3 * 2 * 4,) and narrow[1] == x.shape  # the flat index of each window's max
+    assert wide[0].shape == (2, 3, 4, 8) and wide[1].shape == (2, 3, 2, 8)  # the two stages' argument arrays

@@ -8,6 +8,9 @@ Max pooling routes each window's gradient to its first maximum in row-major orde
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 from mlcli.nn import parallel
@@ -146,6 +149,53 @@ def _maxpool2_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     return dx
 
 
+# 2x2 windows on planes at most this wide gather each window's two rows as pairs of adjacent values: the strided
+# passes of _maxpool2_forward then run over rows of 4 or fewer values, where NumPy's per-row cost dominates
+# (32x8x8 and 64x4x4 planes, batch 32: forward and backward 230 -> 186 us and 188 -> 82 us; 16x16 planes lose)
+GATHER_WIDTH = 8
+_PAIR_DTYPES = {np.dtype(np.float32): np.dtype(np.int64), np.dtype(np.float64): np.dtype(np.complex128)}
+
+
+@functools.lru_cache(maxsize=8)
+def _window_pairs(planes: int, H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
+    """For `planes` C-contiguous (H, W) planes (H, W even) seen as pairs of adjacent values, (planes*H*W/4,) in
+    output order: the index of each 2x2 window's top pair, and of its top-left value (twice that); read-only."""
+    grid = (np.arange(0, H, 2)[:, None] * (W // 2) + np.arange(W // 2)).ravel()
+    top = np.add.outer(np.arange(planes) * (H * W // 2), grid).ravel()
+    corner = 2 * top
+    top.flags.writeable = corner.flags.writeable = False
+    return top, corner
+
+
+def _maxpool2_gather_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """`_maxpool2_forward` for planes of width <= GATHER_WIDTH: x (N, C, H, W) as pairs of adjacent values, one
+    gather of each window's top pair and one of its bottom pair (a, b / c, d), then the same two stages with
+    the same ties (first column in each row, then the top row). The cache is the flat index into x of each
+    window's first maximum (N*C*H*W/4,) and x's shape."""
+    N, C, H, W = x.shape
+    top, corner = _window_pairs(N * C, H, W)
+    pairs = x.reshape(-1).view(_PAIR_DTYPES[x.dtype])
+    upper = pairs.take(top).view(x.dtype).reshape(-1, 2)
+    lower = pairs[W // 2:].take(top).view(x.dtype).reshape(-1, 2)
+    right_up = np.greater(upper[:, 1], upper[:, 0])  # strict: ties keep the first
+    y = np.maximum(upper[:, 0], upper[:, 1])
+    right_down = np.greater(lower[:, 1], lower[:, 0])
+    down_max = np.maximum(lower[:, 0], lower[:, 1])
+    down = np.greater(down_max, y)
+    np.maximum(y, down_max, out=y)
+    index = np.where(down, right_down + W, right_up)  # offset in the window: 0, 1, W or W + 1
+    index += corner
+    return y.reshape(N, C, H // 2, W // 2), (index, x.shape)
+
+
+def _maxpool2_gather_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """The backward of `_maxpool2_gather_forward`: dx is 0 but at each window's first maximum, which gets dy."""
+    index, shape = cache
+    dx = np.zeros(math.prod(shape), dtype=dy.dtype)
+    dx[index] = dy.reshape(-1)
+    return dx.reshape(shape)
+
+
 def maxpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = False
                     ) -> tuple[np.ndarray, tuple]:
     """`y[n, c, i, j] = max_{u,v < k} x[n, c, i*stride + u, j*stride + v]`; x: (N, C, H, W) -> y: (N, C, H', W').
@@ -159,6 +209,8 @@ def maxpool_forward(x: np.ndarray, kernel: int, stride: int, ceil_mode: bool = F
     (OH, OW), extent = _pool_geometry(x.shape, kernel, stride, ceil_mode, "maxpool")
     tiling = stride == kernel
     if tiling and kernel == 2 and extent == x.shape[2:] and x.flags.c_contiguous:
+        if x.shape[3] <= GATHER_WIDTH and x.dtype in _PAIR_DTYPES:
+            return _maxpool2_gather_forward(x)
         return _maxpool2_forward(x)
     xe = _fit(x, extent, -np.inf)
     N, C = x.shape[:2]
@@ -179,7 +231,8 @@ def maxpool_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """dx: (N, C, H, W) is zero except at each window's first argmax, which receives that window's dy (summed
     over the windows that share it when they overlap)."""
     if len(cache) == 2:
-        return _maxpool2_backward(dy, cache)
+        gathered = cache[0].ndim == 1  # (index, shape) of the gather path, else the two argument arrays
+        return _maxpool2_gather_backward(dy, cache) if gathered else _maxpool2_backward(dy, cache)
     col_arg, row_arg, x_shape, extent, kernel, stride, tiling = cache
     alloc = np.empty if tiling else np.zeros
     drow = alloc(col_arg.shape, dtype=dy.dtype)  # (N, C, EH, W'), gradient of the row maxima
