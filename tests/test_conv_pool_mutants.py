@@ -296,3 +296,13 @@ def test_maxpool_2x2_takes_the_gather_path_up_to_width_8_only():
     _, wide = maxpool_forward(np.concatenate([x, x], axis=3), 2, 2)
     assert narrow[0].shape == (2 * 3 * 2 * 4,) and narrow[1] == x.shape  # the flat index of each window's max
     assert wide[0].shape == (2, 3, 4, 8) and wide[1].shape == (2, 3, 2, 8)  # the two stages' argument arrays
+
+
+def test_maxpool_gather_indices_are_cached_read_only():
+    """The window indices are cached per shape and shared by every batch: no caller may write into them."""
+    top, corner = pooling._window_pairs(2, 4, 6)
+    assert pooling._window_pairs(2, 4, 6)[0] is top
+    np.testing.assert_array_equal(corner, 2 * top)
+    for cached in (top, corner):
+        with pytest.raises(ValueError, match="read-only"):
+            cached[0] = 1

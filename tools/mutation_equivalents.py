@@ -259,3 +259,14 @@ EQUIVALENT += [
      "one more drain task: it takes items from the same counter (each item still runs once, on whichever thread "
      "takes it, computing the same) or finds none left; the call still waits for every started task"),
 ]
+
+EQUIVALENT += [
+    (_POOL, "GATHER_WIDTH = 8", "`8` -> `9`",
+     "the 2x2 tiling paths need an even width (the windows must cover the plane exactly): a width of 9 never "
+     "reaches the choice between them"),
+    (_POOL, "@functools.lru_cache(maxsize=8)", "`8` -> `9`", "the cache's size only bounds memory"),
+    (_POOL, "pairs = x.reshape(-1).view(_PAIR_DTYPES[x.dtype])", "`1` -> `2`", _RESHAPE),
+    (_POOL, "upper = pairs.take(top).view(x.dtype).reshape(-1, 2)", "`1` -> `2`", _RESHAPE),
+    (_POOL, "lower = pairs[W // 2:].take(top).view(x.dtype).reshape(-1, 2)", "`1` -> `2`", _RESHAPE),
+    (_POOL, "dx[index] = dy.reshape(-1)", "`1` -> `2`", _RESHAPE),
+]
