@@ -121,7 +121,8 @@ KINK_STATES: dict[str, Callable[[Layer, np.ndarray], tuple[np.ndarray, ...]]] = 
     "leaky_relu": lambda layer, x: (x > 0,),
     "prelu": lambda layer, x: (x > 0,),
     "elu": lambda layer, x: (x > 0,),  # the slope jumps from alpha to 1 unless alpha == 1
-    # The cache starts with the window-argmax offsets (column in each row, then row), see nn/pooling.py.
+    # The cache starts with the window-argmax offsets (column in each row, then row) or, on the 2x2 gather path,
+    # with the flat index of each window's maximum and x's shape; see nn/pooling.py.
     "maxpool": lambda layer, x: tuple(layer.cache[:2]),
 }
 
