@@ -495,10 +495,10 @@ class Terminal(io.StringIO):
 @pytest.fixture
 def terminal():
     """A Terminal and a function that resizes it (a real pseudo-terminal holds the size)."""
-    import fcntl
     import struct
-    import termios
 
+    fcntl = pytest.importorskip("fcntl")
+    termios = pytest.importorskip("termios")
     leader, follower = os.openpty()
 
     def resize(columns: int) -> None:
