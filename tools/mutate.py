@@ -76,6 +76,15 @@ MODULES: dict[str, list[str]] = {
     # the fast mutant tests first: most mutants fail there within seconds, before the process and cluster tests
     "mlcli/sweeps/executors.py": ["tests/test_executor_mutants.py", "tests/test_executors.py"],
     "mlcli/sweeps/dask_cluster.py": ["tests/test_executor_mutants.py", "tests/test_executors.py"],
+    # tests/test_training_mutants.py first: direct, fast tests of the loop and the callbacks without a run directory
+    "mlcli/training/loop.py": ["tests/test_training_mutants.py", "tests/test_resume.py", "tests/test_api.py"],
+    "mlcli/training/checkpointing.py": ["tests/test_training_mutants.py", "tests/test_resume.py",
+                                        "tests/test_cli_train.py"],
+    "mlcli/training/snapshots.py": ["tests/test_training_mutants.py", "tests/test_ensemble_train.py"],
+    "mlcli/training/threads.py": ["tests/test_training_mutants.py", "tests/test_threads.py"],
+    "mlcli/training/progress.py": ["tests/test_training_mutants.py"],
+    "mlcli/training/diagnostics.py": ["tests/test_training_mutants.py", "tests/test_diagnostics.py"],
+    "mlcli/optim/registry.py": ["tests/test_training_mutants.py", "tests/test_optimizers.py"],
 }
 
 _SWAP = {

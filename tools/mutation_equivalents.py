@@ -326,3 +326,26 @@ EQUIVALENT += [
      "both state lists come from forwards through the same layers, each kinked layer adding the same number of "
      "arrays: their lengths are always equal, so strict never fires"),
 ]
+
+# mlcli/training (loop, checkpointing, snapshots, threads, progress, diagnostics) and mlcli/optim/registry.py
+_PROGRESS = "mlcli/training/progress.py"
+_DIAG = "mlcli/training/diagnostics.py"
+EQUIVALENT += [
+    (_PROGRESS, "self.bar.set_postfix(loss=f\"{event.loss:.4f}\", refresh=False)", "`False` -> `True`",
+     "refresh only redraws the bar at once instead of at tqdm's next timed redraw (update(1) just before): the "
+     "same text, more terminal writes"),
+    (_DIAG, "PROBE_CHUNK = 32", "`32` -> `33`",
+     "a speed knob: eval mode treats every sample on its own (no dropout mask, batchnorm's running statistics), so "
+     "the slices only set the GEMM sizes; the statistics are of the same outputs"),
+    (_DIAG, "flat = a.reshape(-1).astype(np.float64, copy=False)", "`1` -> `2`", _RESHAPE),
+    (_DIAG, "flat = a.reshape(-1).astype(np.float64, copy=False)", "`False` -> `True`",
+     "the flattened array is only read (np.dot): a copy changes no value"),
+    (_DIAG, "self.active = False", "`False` -> `True`",
+     "on_train_begin sets it before any epoch: the loop (run_loop) calls on_train_begin first"),
+    (_DIAG, "self.active = bool(getattr(run.model, \"is_network\", False))", "`False` -> `True`",
+     "every model mlcli trains defines is_network (NetworkModel and MultitaskModel, ClassicalModel, EnsembleModel), "
+     "and run_loop's first snapshot reads run.model.is_network directly: the default is never used"),
+    (_DIAG, "f.write(json.dumps(clean(line), allow_nan=False) + \"\\n\")", "`False` -> `True`",
+     "clean() has just turned every NaN into null and every inf into a string (mlcli.runs.rundir._json_value): "
+     "dumps never meets a non-finite float, so the check never fires"),
+]
