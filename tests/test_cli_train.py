@@ -186,6 +186,30 @@ def test_early_stopping_with_patience_1_stops_after_the_first_worse_epoch(tmp_pa
     assert tested["loss"] == pytest.approx(summary["test"]["loss"], rel=1e-5)
 
 
+
+@pytest.mark.parametrize("checkpoint", ["train.checkpoint_seconds=3600", "train.checkpoint_every=1"])
+def test_last_checkpoint_of_a_run_that_restored_its_best_weights_holds_the_last_epochs(tmp_path, write_config,
+                                                                                       checkpoint):
+    """restore_best ends the run on the best weights, but last.npz is the resume point: the end of the last
+    epoch, weights and optimizer state together, whether that epoch was written as it ended (every epoch) or
+    only at the end of training (checkpoint_seconds not yet elapsed). Resuming it with more epochs must continue
+    the run's own trajectory, not restart from the best epoch's weights."""
+    config = write_config(TINY_IRIS.replace("  epochs: 3\n", "  epochs: 6\n  early_stopping: {patience: 1}\n"))
+    stopped = train_run(config, tmp_path / "stopped", "--set", "train.optimizer.lr=0.3", "--set", checkpoint)
+    plain = train_run(config, tmp_path / "plain", "--set", "train.optimizer.lr=0.3", "--set", "train.epochs=4",
+                      "--set", "train.early_stopping=null")
+    assert read_json(stopped / "summary.json")["best_epoch"] == 3
+    last = checkpoint_arrays(stopped / "checkpoints" / "last.npz")
+    unstopped = checkpoint_arrays(plain / "checkpoints" / "last.npz")
+    best = checkpoint_arrays(stopped / "checkpoints" / "best.npz")
+    assert checkpoint_meta(stopped / "checkpoints" / "last.npz")["epoch"] == 4
+    weights = [k for k in last if k.startswith("model.")]
+    assert weights
+    for key in weights:
+        np.testing.assert_array_equal(last[key], unstopped[key], err_msg=key)
+    assert any(not np.array_equal(last[k], best[k]) for k in weights)
+
+
 # ------------------------------------------------------------------------------------------ failures
 
 

@@ -120,7 +120,19 @@ class LastCheckpoint(Callback):
             return
         if run.status == "interrupted" and self.written_epoch == run.epoch and run.history:
             return  # last.npz already holds the end of the last whole epoch
-        self._write(run, run.history[-1] if run.history else {}, run.resume_state)
+        record = run.history[-1] if run.history else {}
+        ended = run.boundary.get("model") if run.model.is_network and run.boundary else None
+        if ended is None:
+            self._write(run, record, run.resume_state)
+            return
+        # last.npz is where a resume continues: the last whole epoch's weights beside its optimizer state, also
+        # when the run ends on other weights (the best checkpoint's restore_at_end ran before this)
+        final = run.model.state()
+        run.model.load_state(ended)
+        try:
+            self._write(run, record, run.resume_state)
+        finally:
+            run.model.load_state(final)
 
     def _write(self, run, record: dict, resume_state) -> None:
         extra = {"resume": resume_state()} if run.model.is_network else None
