@@ -178,10 +178,9 @@ EQUIVALENT += [
      "sample", "planar or channels-last columns, the same GEMM")),
     (_CONV, "planar = OW > KW * C", "`*` -> `/`", _PATHS.replace("grouped GEMMs + a copy to NCHW, or one GEMM per "
      "sample", "planar or channels-last columns, the same GEMM")),
-    (_CONV, "return columns * max(1, filters // 8)", "`*` -> `/`", _THREADING),
-    (_CONV, "return columns * max(1, filters // 8)", "`1` -> `2`", _THREADING),
-    (_CONV, "return columns * max(1, filters // 8)", "`//` -> `/`", _THREADING),
-    (_CONV, "return columns * max(1, filters // 8)", "`8` -> `9`", _THREADING),
+    (_CONV, "return columns * filters // 128", "`*` -> `/`", _THREADING),
+    (_CONV, "return columns * filters // 128", "`//` -> `/`", _THREADING),
+    (_CONV, "return columns * filters // 128", "`128` -> `129`", _THREADING),
     (_CONV, "return block.reshape(K, -1) if planar else block.reshape(-1, K).T", "`1` -> `2`", _RESHAPE),
     (_CONV, "xh = _scratch(work, \"xh\", (N, H + 2 * pad, Wd + 2 * pad, C), x.dtype, zeroed=bool(pad))", "`2` -> `3`",
      _BIGGER),

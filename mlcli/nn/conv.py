@@ -131,10 +131,13 @@ def sample_groups(n: int) -> tuple[slice, ...]:
 
 
 def _work_size(columns: int, filters: int) -> int:
-    """The size a GEMM over `columns` elements with `filters` output rows counts as for `parallel.for_each_chunk`
-    (which splits work above `MIN_ELEMENTS` elements): a GEMM does `filters` multiply-adds per element it reads,
-    far more work per element than the memory-bound passes the threshold was set for."""
-    return columns * max(1, filters // 8)
+    """The size a GEMM over `columns` elements with `filters` output rows counts as for `parallel.for_each_item`
+    (which hands the sample groups to threads from `MIN_ELEMENTS` = 2^18 on): its multiply-adds / 128, so that
+    only convolutions of at least 2^25 multiply-adds per batch are spread over threads. Waking a pool thread
+    costs tens to hundreds of microseconds on a shared 2-core machine, more than a small layer's group takes:
+    the digits CNN (9.4M multiply-adds per conv at batch 32) trained at 188 ms/epoch inline and 276 ms/epoch on
+    two threads, while benchmarks/cnn.py (57M-302M) went from 4.68 s/epoch on one thread to 3.86 s on two."""
+    return columns * filters // 128
 
 
 def _for_each_group(fn: Callable[[slice], object], n: int, size: int) -> None:
