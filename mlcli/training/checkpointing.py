@@ -121,7 +121,7 @@ class LastCheckpoint(Callback):
         if run.status == "interrupted" and self.written_epoch == run.epoch and run.history:
             return  # last.npz already holds the end of the last whole epoch
         record = run.history[-1] if run.history else {}
-        ended = run.boundary.get("model") if run.model.is_network and run.boundary else None
+        ended = (run.boundary or {}).get("model")  # the last epoch's weights (a network's snapshot holds them)
         if ended is None:
             self._write(run, record, run.resume_state)
             return
