@@ -275,7 +275,6 @@ _FUNC = "mlcli/nn/functional.py"
 _NET = "mlcli/nn/network.py"
 _BASE = "mlcli/nn/base.py"
 _GRAD = "mlcli/nn/gradcheck.py"
-_NN_RESHAPE = "NumPy reads any negative size in reshape as 'infer this dimension': reshape(..., -2) is reshape(..., -1)"
 _NN_COPY = ("the array is freshly computed here and only read afterwards (never written in place): a copy changes "
             "no value")
 _NN_SAME_BITS = ("a speed threshold: at exactly MIN_ELEMENTS the one-call path computes the same ufunc over the same "
@@ -292,7 +291,7 @@ EQUIVALENT += [
     (_FUNC, "y = np.empty(x.shape, dtype=np.result_type(x, 0))", "`0` -> `1`",
      "a Python int in result_type is weak (NEP 50, NumPy >= 2): 0 and 1 both fit every dtype and give x's dtype "
      "(the default int for a bool x)"),
-    (_FUNC, "return alpha.reshape((1, -1) + (1,) * (ndim - 2))", "`1` -> `2`", _NN_RESHAPE),
+    (_FUNC, "return alpha.reshape((1, -1) + (1,) * (ndim - 2))", "`1` -> `2`", _RESHAPE),
     (_FUNC, "return np.where(x > 0, x, a * x), (x, alpha)", "`>` -> `>=`",
      "at x = 0 both branches are zero (x and alpha * 0, equal as values even when their signs differ); the "
      "backward reads x, not y"),
@@ -302,21 +301,21 @@ EQUIVALENT += [
     (_FUNC, "y = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))", "`0` -> `1`",
      "np.minimum only keeps expm1 from overflowing on large positive x in the branch np.where discards: "
      "minimum(x, 1) is x wherever that branch is taken (x <= 0), and expm1(1) is finite"),
-    (_FUNC, "x3 = x.reshape(N, C, -1)", "`1` -> `2`", _NN_RESHAPE),
+    (_FUNC, "x3 = x.reshape(N, C, -1)", "`1` -> `2`", _RESHAPE),
     (_FUNC, "inv_std = (1.0 / np.sqrt(var + eps)).astype(var.dtype, copy=False)", "`False` -> `True`",
      _NN_COPY + " (scale, the cache and the backward's products only read it)"),
     (_FUNC, "inv_std = (1.0 / np.sqrt(running_var + eps)).astype(running_var.dtype, copy=False)", "`False` -> `True`",
      _NN_COPY + " (scale and the cache only read it)"),
-    (_FUNC, "dy3 = dy.reshape(N, C, -1)", "`1` -> `2`", _NN_RESHAPE),
-    (_FUNC, "xc = x.reshape(N, C, -1) - running_mean[:, None]", "`1` -> `2`", _NN_RESHAPE),
+    (_FUNC, "dy3 = dy.reshape(N, C, -1)", "`1` -> `2`", _RESHAPE),
+    (_FUNC, "xc = x.reshape(N, C, -1) - running_mean[:, None]", "`1` -> `2`", _RESHAPE),
     (_NET, "if len(x) <= batch_size:", "`<=` -> `<`",
      "len(x) == batch_size then takes the batched branch with a single batch: one forward of the same rows, and "
      "np.concatenate of one array is a copy of the same values"),
     (_BASE, "def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:", "`False` -> `True`",
      "Layer.forward raises NotImplementedError whatever `train` is; every subclass declares its own default"),
-    (_GRAD, "flat_x = x.reshape(-1)", "`1` -> `2`", _NN_RESHAPE),
-    (_GRAD, "flat_grad = grad.reshape(-1)", "`1` -> `2`", _NN_RESHAPE),
-    (_GRAD, "flat_analytic = analytic.reshape(-1)", "`1` -> `2`", _NN_RESHAPE),
+    (_GRAD, "flat_x = x.reshape(-1)", "`1` -> `2`", _RESHAPE),
+    (_GRAD, "flat_grad = grad.reshape(-1)", "`1` -> `2`", _RESHAPE),
+    (_GRAD, "flat_analytic = analytic.reshape(-1)", "`1` -> `2`", _RESHAPE),
     (_GRAD, "\"maxpool\": lambda layer, x: tuple(layer.cache[:2]),", "`2` -> `3`",
      "a max-pool cache's third item is the input shape (the 2x2 path's cache has only two items): the same for "
      "the +h and -h passes, so it never tells them apart"),
