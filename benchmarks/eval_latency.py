@@ -9,8 +9,9 @@ load average, and whether the target (median wall of `mlcli eval` <= 0.6 s) hold
 
 Then the phases of one evaluation in a fresh process, in CPU milliseconds (`time.process_time`, in the order
 `mlcli eval` meets them): importing numpy, the CLI app, the evaluate workflow, reading the checkpoint and
-rebuilding the model (`load_model`), rebuilding the test split (`prepare`: for the bundled digits this imports
-scikit-learn's datasets module, timed on its own), the metrics, the per-class report. `--imports N` adds the N
+rebuilding the model (`load_model`), rebuilding the test split (`prepare`: the bundled digits are read from
+scikit-learn's own data file without importing scikit-learn; the line says so if it was imported), the metrics,
+the per-class report. `--imports N` adds the N
 costliest imports of `python -X importtime -m mlcli eval` (cumulative microseconds, as Python reports them).
 
 Bytecode: an installed package has its `.pyc` files; a machine with `PYTHONDONTWRITEBYTECODE=1` compiles every
@@ -47,17 +48,12 @@ import mlcli.cli.app; mark("import mlcli.cli.app")
 import mlcli.workflows.evaluate as ev; mark("import mlcli.workflows.evaluate")
 from mlcli.runs.snapshot import load_model
 loaded = load_model(sys.argv[1]); mark("load_model (checkpoint + rebuild)")
-try:
-    import sklearn.datasets
-except ImportError:
-    pass
-mark("import sklearn.datasets (bundled digits)")
 from mlcli.data.pipeline import prepare
 from mlcli.models.context import compute_dtype
 from mlcli.seeding import generators
 cfg = loaded.config
 data = prepare(cfg.data, generators(cfg.seed), dtype=compute_dtype(cfg), scaler=loaded.standardizer)
-mark("prepare (load, split, standardize)")
+mark("prepare (load, split, standardize)" + (" [imported scikit-learn]" if "sklearn" in sys.modules else ""))
 loaded.model.evaluate(data.test.x, data.test.y); mark("model.evaluate")
 from mlcli.models.metrics import classification_report
 proba = loaded.model.probabilities(data.test.x)
@@ -88,10 +84,11 @@ def timed(argv: list[str], env: dict | None = None) -> tuple[float, float]:
     return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
-def top_imports(argv: list[str], n: int) -> list[tuple[str, int]]:
-    """The n mlcli-or-library modules with the largest cumulative import time (us) in `python -X importtime`."""
+def top_imports(argv: list[str], n: int, env: dict) -> list[tuple[str, int]]:
+    """The n mlcli-or-library modules with the largest cumulative import time (us) in `python -X importtime`,
+    run with `env` (the cached bytecode: without it the times include compiling every module)."""
     err = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlcli", *argv], capture_output=True,
-                         text=True).stderr
+                         text=True, env=env).stderr
     found = []
     for line in err.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
@@ -145,7 +142,7 @@ def main() -> None:
             print(f"  {name:44s} {ms:7.0f} ms")
         if args.imports:
             print("costliest imports of mlcli eval (cumulative, us; python -X importtime):")
-            for name, us in top_imports(["eval", str(ckpt)], args.imports):
+            for name, us in top_imports(["eval", str(ckpt)], args.imports, cached):
                 print(f"  {name:44s} {us:9d}")
 
 
