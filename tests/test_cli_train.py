@@ -186,7 +186,6 @@ def test_early_stopping_with_patience_1_stops_after_the_first_worse_epoch(tmp_pa
     assert tested["loss"] == pytest.approx(summary["test"]["loss"], rel=1e-5)
 
 
-
 @pytest.mark.parametrize("checkpoint", ["train.checkpoint_seconds=3600", "train.checkpoint_every=1"])
 def test_last_checkpoint_of_a_run_that_restored_its_best_weights_holds_the_last_epochs(tmp_path, write_config,
                                                                                        checkpoint):

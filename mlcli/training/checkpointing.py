@@ -12,11 +12,24 @@ keeps its best checkpoint and the last.npz of its last good epoch.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlcli.runs.rundir import MetricsWriter
 from mlcli.runs.snapshot import save_model
 from mlcli.training.callbacks import BestTracker, Callback
+
+
+@contextmanager
+def _weights(model, state: dict) -> Iterator[None]:
+    """`model` holds the weights `state` while the block runs, and its own again afterwards (also on errors)."""
+    current = model.state()
+    model.load_state(state)
+    try:
+        yield
+    finally:
+        model.load_state(current)
 
 
 class MetricsLogger(Callback):
@@ -66,12 +79,8 @@ class BestCheckpoint(Callback):
         """Metrics of the best weights on `split` (a Dataset); the model's current weights are kept."""
         if self.best_state is None or split.n == 0:
             return run.model.evaluate(split.x, split.y) if split.n else {}
-        current = run.model.state()
-        run.model.load_state(self.best_state)
-        try:
+        with _weights(run.model, self.best_state):
             return run.model.evaluate(split.x, split.y)
-        finally:
-            run.model.load_state(current)
 
     def state_dict(self) -> dict:
         return self.tracker.state_dict() if self.tracker is not None else {}
@@ -127,12 +136,8 @@ class LastCheckpoint(Callback):
             return
         # last.npz is where a resume continues: the last whole epoch's weights beside its optimizer state, also
         # when the run ends on other weights (the best checkpoint's restore_at_end ran before this)
-        final = run.model.state()
-        run.model.load_state(ended)
-        try:
+        with _weights(run.model, ended):
             self._write(run, record, run.resume_state)
-        finally:
-            run.model.load_state(final)
 
     def _write(self, run, record: dict, resume_state) -> None:
         extra = {"resume": resume_state()} if run.model.is_network else None
