@@ -48,6 +48,20 @@ def test_resume_continues_exactly_like_an_unbroken_run(tmp_path):
     assert rest.summary["best_epoch"] == full.summary["best_epoch"]
 
 
+def test_a_resumed_run_whose_best_epoch_came_before_the_resume_reports_that_epochs_metrics(tmp_path):
+    """At lr 0.5 epoch 3 is the best and epoch 4 worse: resumed at 3, the new run's best is the previous run's,
+    and its summary (which `mlcli train`/`resume` print as the final table) holds that epoch's record, as the
+    unbroken run's does, not an empty one."""
+    config = CONFIG.replace("lr: 0.01", "lr: 0.5")
+    full = train(load_config_text(config % 4, "c.yaml"), runs_dir=tmp_path / "a")
+    head = train(load_config_text(config % 3, "c.yaml"), runs_dir=tmp_path / "b")
+    rest = resume(head.run_dir, epochs=4, runs_dir=tmp_path / "c")
+    assert full.summary["best_epoch"] == rest.summary["best_epoch"] == 3
+    untimed = [{k: v for k, v in s["best"].items() if k not in TIMING} for s in (full.summary, rest.summary)]
+    assert untimed[1] == untimed[0]
+    assert untimed[1]["epoch"] == 3 and isinstance(untimed[1]["epoch"], int) and "val_loss" in untimed[1]
+
+
 def test_an_interrupted_run_resumes_from_its_last_whole_epoch(tmp_path):
     full = train(load_config_text(CONFIG % 4, "c.yaml"), runs_dir=tmp_path / "a")
     calls = {"n": 0}

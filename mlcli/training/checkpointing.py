@@ -57,12 +57,14 @@ class BestCheckpoint(Callback):
         self.restore_at_end = restore_at_end
         self.best_state: dict | None = None
         self.best_epoch: int | None = None
+        self.best_record: dict = {}  # the best epoch's metrics record ({} until there is one)
 
     def on_epoch_end(self, run, record: dict) -> None:
         if self.tracker is not None and not self.tracker.update(record):
             return
         self.best_epoch = int(record["epoch"])
         self.best_state = run.model.state()
+        self.best_record = dict(record)
         save_model(self.path, run.config, run.model, run.data, epoch=record["epoch"], metrics=record)
 
     def on_train_end(self, run) -> None:
@@ -90,12 +92,14 @@ class BestCheckpoint(Callback):
             self.tracker.load_state_dict(state)
             self.best_epoch = self.tracker.best_epoch
 
-    def resume_from(self, best_path: Path, best_state: dict) -> None:
-        """Continue a previous run: its best checkpoint is copied here and its weights are the best so far."""
+    def resume_from(self, best_path: Path, best_state: dict, best_record: dict) -> None:
+        """Continue a previous run: its best checkpoint is copied here, and its weights and metrics record (as
+        the checkpoint stores it) are the best so far."""
         import shutil
 
         shutil.copyfile(best_path, self.path)
         self.best_state = best_state
+        self.best_record = {**best_record, "epoch": int(best_record["epoch"])} if "epoch" in best_record else {}
 
 
 class LastCheckpoint(Callback):

@@ -160,7 +160,8 @@ def _train(cfg, run_dir: Path, run_name: str, model, data, gens, optimizer, prev
         run.restore(last.meta["resume"], model_state=last.model.state(), optimizer_state=last.optimizer_state,
                     epoch=int(last.meta["epoch"]))
         if previous["best"] is not None:
-            best.resume_from(previous["best_path"], previous["best"].model.state())
+            best.resume_from(previous["best_path"], previous["best"].model.state(),
+                             previous["best"].meta.get("metrics") or {})
         run.summary["resumed_from"] = {"run_dir": str(resume_from), "epoch": run.start_epoch}
     try:
         run_loop(run, cbs, should_stop=should_stop or (lambda: False), fit_seconds=fit_seconds)
@@ -197,9 +198,8 @@ def _progress(quiet: bool, cfg) -> list:
 
 
 def _outcome(run: TrainingRun, best: BestCheckpoint, started: float) -> dict:
-    best_record = next((r for r in run.history if r["epoch"] == best.best_epoch), None)
     return {"status": run.status, "epochs_completed": len(run.history), "best_epoch": best.best_epoch,
-            "best": best_record or {}, "final": run.history[-1] if run.history else {},
+            "best": best.best_record, "final": run.history[-1] if run.history else {},
             "ended_at": utc_now(), "seconds": time.time() - started}
 
 
